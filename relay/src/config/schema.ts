@@ -1,0 +1,94 @@
+/** The relay's whole configuration. Every key can come from the YAML file, an env var or a flag (see load.ts). */
+export interface RelayConfig {
+  /** Client WebSocket listener (NIP-01) and NIP-11 document. */
+  host: string;
+  port: number;
+  /** Admin HTTP API. */
+  adminHost: string;
+  adminPort: number;
+  /** Required for mutating admin calls when set; required to bind the admin API off loopback. */
+  adminToken: string | undefined;
+  databaseUrl: string;
+  /** Size of the pg Pool. */
+  dbPoolSize: number;
+  /** Per-statement timeout in ms (slow queries fail instead of piling up). */
+  dbStatementTimeoutMs: number;
+  /** How long a caller waits for a pooled connection before the pool counts as exhausted. */
+  dbConnectTimeoutMs: number;
+  /** Most events one insert transaction carries (group commit). */
+  dbBatchSize: number;
+  redisUrl: string;
+  /** Prefix of every Redis key this relay writes, so several relays can share one Redis. */
+  redisKeyPrefix: string;
+  /** Lifetime of dedup marks in Redis, seconds. */
+  dedupTtlSeconds: number;
+  /** How many recent events the Redis cache keeps. */
+  cacheRecentEvents: number;
+  /** Worker threads verifying signatures (0 = verify on the main thread with the reference implementation). */
+  verifyWorkers: number;
+  /** NIP-11 name/description. */
+  relayName: string;
+  relayDescription: string;
+  limits: RelayLimits;
+  logLevel: string;
+  /** Where the node key and the journal live. */
+  dataDir: string;
+}
+
+/** Every limit here is advertised in NIP-11 and enforced. */
+export interface RelayLimits {
+  maxMessageLength: number;
+  maxSubscriptions: number;
+  maxFilters: number;
+  maxLimit: number;
+  defaultLimit: number;
+  maxSubidLength: number;
+  maxEventTags: number;
+  maxContentLength: number;
+  /** Largest number of values in one filter list. */
+  maxFilterValues: number;
+  /** created_at may be at most this far in the past (0 = unlimited) / future, seconds. */
+  createdAtLowerLimit: number;
+  createdAtUpperLimit: number;
+  /** Events a connection may have in flight before its socket is paused (backpressure). */
+  maxInflightPerConnection: number;
+  /** Seconds a REQ's initial query may take before it is CLOSED with `error:`. */
+  queryTimeoutMs: number;
+}
+
+export const DEFAULT_CONFIG: RelayConfig = {
+  host: '127.0.0.1',
+  port: 7777,
+  adminHost: '127.0.0.1',
+  adminPort: 8080,
+  adminToken: undefined,
+  databaseUrl: 'postgres://postgres@127.0.0.1:5432/nostr_relay',
+  dbPoolSize: 10,
+  dbStatementTimeoutMs: 5000,
+  dbConnectTimeoutMs: 2000,
+  dbBatchSize: 500,
+  redisUrl: 'redis://127.0.0.1:6379/0',
+  redisKeyPrefix: 'relay:',
+  dedupTtlSeconds: 3600,
+  cacheRecentEvents: 10000,
+  verifyWorkers: 2,
+  relayName: 'chaos-relay',
+  relayDescription: 'A resilient Nostr relay (NIP-01) on PostgreSQL and Redis',
+  limits: {
+    maxMessageLength: 131072,
+    maxSubscriptions: 20,
+    maxFilters: 10,
+    maxLimit: 5000,
+    defaultLimit: 500,
+    maxSubidLength: 64,
+    maxEventTags: 2500,
+    maxContentLength: 65536,
+    maxFilterValues: 1000,
+    createdAtLowerLimit: 0,
+    createdAtUpperLimit: 900,
+    maxInflightPerConnection: 1000,
+    queryTimeoutMs: 4000,
+  },
+  logLevel: 'info',
+  dataDir: './data/relay',
+};
