@@ -1,0 +1,166 @@
+import type { Logger } from 'pino';
+import { AdminServer } from './admin/admin-server.js';
+import { registerCoreRoutes } from './admin/core-routes.js';
+import type { RelayConfig } from './config/schema.js';
+import { createVerifier } from './crypto/create-verifier.js';
+import type { SignatureVerifier } from './crypto/types.js';
+import { DependencyProbe } from './health/dependency-probe.js';
+import { IngestPipeline } from './ingest/pipeline.js';
+import { RelayMetrics } from './metrics/registry.js';
+import { RedisEventCache } from './cache/redis-cache.js';
+import { relayInformation } from './server/nip11.js';
+import { storeReader, type EventReader } from './server/reader.js';
+import { RelayServer } from './server/relay-server.js';
+import { SubscriptionRegistry } from './server/subscriptions.js';
+import { PgEventStore } from './storage/pg-event-store.js';
+import type { EventCache, EventStore } from './storage/types.js';
+import { VERSION } from './version.js';
+
+/** Health probes run this often; a failure is noticed within one interval (the runbook asks for < 1 s). */
+const PROBE_INTERVAL_MS = 500;
+
+export interface RelayStatus {
+  mode: string;
+  cache: string;
+  database: ReturnType<DependencyProbe['status']>;
+  redis: ReturnType<DependencyProbe['status']>;
+  uptimeSeconds: number;
+  version: string;
+  nodeId: string | null;
+  ports: { relay: number; admin: number };
+  [extra: string]: unknown;
+}
+
+/**
+ * One relay process: storage, cache, verifier, ingest pipeline, client listener and admin API, wired
+ * together. Later layers (degraded mode, peering, reputation) attach to the parts exposed here.
+ */
+export class Relay {
+  readonly metrics = new RelayMetrics();
+  readonly subscriptions = new SubscriptionRegistry();
+  readonly store: EventStore;
+  readonly cache: EventCache;
+  readonly verifier: SignatureVerifier;
+  readonly pipeline: IngestPipeline;
+  readonly server: RelayServer;
+  readonly admin: AdminServer;
+  readonly dbProbe: DependencyProbe;
+  readonly cacheProbe: DependencyProbe;
+  readonly log: Logger;
+  reader: EventReader;
+  nodeId: string | null = null;
+  private readonly startedAt = Date.now();
+  private readonly statusContributors: Array<() => Record<string, unknown>> = [];
+  private readonly stopHooks: Array<() => Promise<void>> = [];
+  ports = { relay: 0, admin: 0 };
+
+  constructor(readonly config: RelayConfig, logger: Logger) {
+    this.log = logger;
+    this.store = new PgEventStore(config, logger.child({ component: 'storage' }));
+    this.cache = new RedisEventCache(config, logger.child({ component: 'cache' }));
+    this.verifier = createVerifier(config.verifyWorkers);
+    this.reader = storeReader(this.store);
+    this.dbProbe = new DependencyProbe('database', () => this.store.ping(), PROBE_INTERVAL_MS, logger.child({ component: 'health' }));
+    this.cacheProbe = new DependencyProbe('cache', () => this.cache.ping(), PROBE_INTERVAL_MS, logger.child({ component: 'health' }));
+    this.pipeline = new IngestPipeline({
+      store: this.store,
+      cache: this.cache,
+      verifier: this.verifier,
+      subscriptions: this.subscriptions,
+      metrics: this.metrics,
+      limits: config.limits,
+      logger,
+    });
+    this.server = new RelayServer({
+      host: config.host,
+      port: config.port,
+      pipeline: this.pipeline,
+      reader: { read: (filters, signal) => this.reader.read(filters, signal) },
+      subscriptions: this.subscriptions,
+      metrics: this.metrics,
+      limits: config.limits,
+      logger,
+      information: () => relayInformation(config, VERSION, this.nodeId ?? undefined),
+    });
+    this.admin = new AdminServer({ host: config.adminHost, port: config.adminPort, token: config.adminToken, logger });
+    registerCoreRoutes(this.admin, this);
+  }
+
+  /** Adds fields to /admin/status (peers, journal, ...). */
+  addStatus(contributor: () => Record<string, unknown>): void {
+    this.statusContributors.push(contributor);
+  }
+
+  /** Runs at shutdown, before storage closes (in reverse order of registration). */
+  onStop(hook: () => Promise<void>): void {
+    this.stopHooks.push(hook);
+  }
+
+  status(): RelayStatus {
+    const base: RelayStatus = {
+      mode: this.dbProbe.current === 'up' ? 'normal' : 'unavailable',
+      cache: this.cacheProbe.current === 'up' ? 'ok' : 'fallback-mode',
+      database: this.dbProbe.status(),
+      redis: this.cacheProbe.status(),
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      version: VERSION,
+      nodeId: this.nodeId,
+      ports: this.ports,
+    };
+    for (const contribute of this.statusContributors) Object.assign(base, contribute());
+    return base;
+  }
+
+  /** Error counters for the JSON metrics endpoint. */
+  metricSnapshot(): Record<string, unknown> {
+    return { ...this.counterTotals };
+  }
+
+  private counterTotals: Record<string, number> = {};
+
+  /** Refreshes the counter totals shown by /admin/metrics (prom-client reads are async). */
+  async refreshCounters(): Promise<void> {
+    const sum = async (metric: { get(): Promise<{ values: Array<{ value: number }> }> }) =>
+      (await metric.get()).values.reduce((total, v) => total + v.value, 0);
+    this.counterTotals = {
+      eventsReceived: await sum(this.metrics.eventsReceived),
+      eventsAccepted: await sum(this.metrics.eventsAccepted),
+      eventsRejected: await sum(this.metrics.eventsRejected),
+      duplicates: await sum(this.metrics.duplicates),
+      signatureFailures: await sum(this.metrics.signatureFailures),
+      dbErrors: await sum(this.metrics.dbErrors),
+      cacheErrors: await sum(this.metrics.cacheErrors),
+    };
+  }
+
+  async start(): Promise<void> {
+    await this.store.migrate();
+    await this.dbProbe.check();
+    await this.cacheProbe.check();
+    this.dbProbe.start();
+    this.cacheProbe.start();
+    this.ports.relay = await this.server.listen();
+    this.ports.admin = await this.admin.listen();
+    this.log.info({ relayPort: this.ports.relay, adminPort: this.ports.admin, version: VERSION }, 'relay started');
+  }
+
+  /** Graceful stop: stop accepting, let in-flight writes commit, close everything. */
+  async stop(): Promise<void> {
+    this.log.info('relay stopping');
+    await this.server.close();
+    for (const hook of [...this.stopHooks].reverse()) {
+      try {
+        await hook();
+      } catch (err) {
+        this.log.error({ err }, 'shutdown step failed');
+      }
+    }
+    this.dbProbe.stop();
+    this.cacheProbe.stop();
+    await this.admin.close();
+    await this.verifier.close();
+    await this.store.close();
+    await this.cache.close();
+    this.log.info('relay stopped');
+  }
+}

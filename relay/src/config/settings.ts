@@ -1,0 +1,64 @@
+import type { RelayConfig } from './schema.js';
+
+/** How one setting is read from the YAML file, the environment and the command line. */
+export interface SettingSpec {
+  /** Dotted path into RelayConfig, e.g. `limits.maxLimit`. */
+  path: string;
+  type: 'int' | 'string' | 'bool' | 'list';
+  min?: number;
+  max?: number;
+  /** Allowed values for a string setting. */
+  choices?: readonly string[];
+  describe: string;
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/**
+ * Every setting the relay understands. Names derive from `path`: YAML key `db_pool_size` (nested under
+ * `limits:` for limits), env `RELAY_DB_POOL_SIZE` / `RELAY_LIMITS_MAX_LIMIT`, flag `--db-pool-size` / `--max-limit`.
+ * Adding a setting means adding a line here and a default in schema.ts.
+ */
+export const SETTINGS: SettingSpec[] = [
+  { path: 'host', type: 'string', describe: 'Client WebSocket listen address' },
+  { path: 'port', type: 'int', min: 0, max: 65535, describe: 'Client WebSocket port (NIP-01, NIP-11)' },
+  { path: 'adminHost', type: 'string', describe: 'Admin HTTP API listen address' },
+  { path: 'adminPort', type: 'int', min: 0, max: 65535, describe: 'Admin HTTP API port' },
+  { path: 'adminToken', type: 'string', describe: 'Bearer token required by mutating admin calls' },
+  { path: 'databaseUrl', type: 'string', describe: 'PostgreSQL connection URL' },
+  { path: 'dbPoolSize', type: 'int', min: 1, max: 1000, describe: 'PostgreSQL connection pool size' },
+  { path: 'dbStatementTimeoutMs', type: 'int', min: 100, describe: 'Statement timeout, ms' },
+  { path: 'dbConnectTimeoutMs', type: 'int', min: 100, describe: 'Wait for a pooled connection, ms' },
+  { path: 'dbBatchSize', type: 'int', min: 1, max: 10000, describe: 'Most events per insert transaction' },
+  { path: 'redisUrl', type: 'string', describe: 'Redis URL' },
+  { path: 'redisKeyPrefix', type: 'string', describe: 'Prefix of every Redis key' },
+  { path: 'dedupTtlSeconds', type: 'int', min: 1, describe: 'Lifetime of dedup marks in Redis, seconds' },
+  { path: 'cacheRecentEvents', type: 'int', min: 0, describe: 'Recent events kept in the Redis cache' },
+  { path: 'verifyWorkers', type: 'int', min: 0, max: 64, describe: 'Signature verification worker threads (0 = main thread)' },
+  { path: 'relayName', type: 'string', describe: 'NIP-11 name' },
+  { path: 'relayDescription', type: 'string', describe: 'NIP-11 description' },
+  { path: 'logLevel', type: 'string', choices: LOG_LEVELS, describe: 'pino log level' },
+  { path: 'dataDir', type: 'string', describe: 'Directory for the node key and the journal' },
+  { path: 'limits.maxMessageLength', type: 'int', min: 256, describe: 'Largest WebSocket message, bytes' },
+  { path: 'limits.maxSubscriptions', type: 'int', min: 1, describe: 'Open subscriptions per connection' },
+  { path: 'limits.maxFilters', type: 'int', min: 1, describe: 'Filters per REQ' },
+  { path: 'limits.maxLimit', type: 'int', min: 1, describe: 'Largest `limit` served (larger ones are clamped)' },
+  { path: 'limits.defaultLimit', type: 'int', min: 1, describe: '`limit` applied when a filter has none' },
+  { path: 'limits.maxSubidLength', type: 'int', min: 1, max: 1024, describe: 'Longest subscription id' },
+  { path: 'limits.maxEventTags', type: 'int', min: 1, describe: 'Most tags in one event' },
+  { path: 'limits.maxContentLength', type: 'int', min: 1, describe: 'Longest event content, characters' },
+  { path: 'limits.maxFilterValues', type: 'int', min: 1, describe: 'Most values in one filter list' },
+  { path: 'limits.createdAtLowerLimit', type: 'int', min: 0, describe: 'How old created_at may be, seconds (0 = any)' },
+  { path: 'limits.createdAtUpperLimit', type: 'int', min: 0, describe: 'How far ahead created_at may be, seconds' },
+  { path: 'limits.maxInflightPerConnection', type: 'int', min: 1, describe: 'Events in flight before a connection is paused' },
+  { path: 'limits.queryTimeoutMs', type: 'int', min: 100, describe: 'Deadline of a REQ initial query, ms' },
+];
+
+const snake = (s: string) => s.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());
+const kebab = (s: string) => s.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+
+export const yamlKeyOf = (spec: SettingSpec) => spec.path.split('.').map(snake);
+export const envNameOf = (spec: SettingSpec) => 'RELAY_' + spec.path.split('.').map(snake).join('_').toUpperCase();
+export const flagNameOf = (spec: SettingSpec) => kebab(spec.path.split('.').at(-1)!);
+
+export type ConfigPath = keyof RelayConfig | `limits.${keyof RelayConfig['limits']}`;

@@ -1,0 +1,93 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { ClientConnection, type ConnectionDeps, type MessageHandler } from './connection.js';
+import { CORS_HEADERS } from './nip11.js';
+
+export interface RelayServerOptions extends Omit<ConnectionDeps, 'handlers'> {
+  host: string;
+  port: number;
+  /** The NIP-11 document, computed on each request so it reflects current settings. */
+  information: () => Record<string, unknown>;
+  /** May refuse an upgrade (e.g. a banned address); returns a reason or null. */
+  admit?: (req: IncomingMessage) => string | null;
+}
+
+/** The client-facing listener: NIP-11 over HTTP and NIP-01 over WebSocket on the same port. */
+export class RelayServer {
+  readonly handlers = new Map<string, MessageHandler>();
+  readonly connections = new Set<ClientConnection>();
+  private readonly http: Server;
+  private readonly wss: WebSocketServer;
+  private readonly log: Logger;
+  private readonly connectionListeners: Array<(c: ClientConnection) => void> = [];
+
+  constructor(private readonly options: RelayServerOptions) {
+    this.log = options.logger.child({ component: 'relay-server' });
+    // ws closes a connection past maxPayload; accept up to 4x the advertised limit so an oversized
+    // message gets a NOTICE instead, while memory stays bounded.
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: options.limits.maxMessageLength * 4, perMessageDeflate: false });
+    this.http = createServer((req, res) => this.onHttp(req, res));
+    this.http.on('upgrade', (req, socket, head) => {
+      const refusal = options.admit?.(req) ?? null;
+      if (refusal) {
+        socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${refusal}\n`);
+        return;
+      }
+      this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req));
+    });
+    this.http.on('clientError', (err, socket) => socket.destroy(err));
+  }
+
+  onClientConnected(listener: (c: ClientConnection) => void): void {
+    this.connectionListeners.push(listener);
+  }
+
+  async listen(): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.http.once('error', reject);
+      this.http.listen(this.options.port, this.options.host, () => {
+        this.http.off('error', reject);
+        resolve();
+      });
+    });
+    const port = (this.http.address() as AddressInfo).port;
+    this.log.info({ host: this.options.host, port }, 'relay listening');
+    return port;
+  }
+
+  /** Stops accepting, then closes every client with 1001 (going away). */
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    for (const connection of this.connections) connection.close(1001, 'relay shutting down');
+    this.http.closeAllConnections();
+    await closed;
+  }
+
+  private onConnection(ws: WebSocket, req: IncomingMessage): void {
+    const address = `${req.socket.remoteAddress ?? 'unknown'}:${req.socket.remotePort ?? 0}`;
+    const connection = new ClientConnection(ws, address, { ...this.options, handlers: this.handlers });
+    this.connections.add(connection);
+    this.options.metrics.connections.set(this.connections.size);
+    ws.on('close', () => {
+      this.connections.delete(connection);
+      this.options.metrics.connections.set(this.connections.size);
+    });
+    for (const listener of this.connectionListeners) listener(connection);
+  }
+
+  private onHttp(req: IncomingMessage, res: ServerResponse): void {
+    if (req.method === 'OPTIONS') {
+      res.writeHead(204, CORS_HEADERS).end();
+      return;
+    }
+    if (req.method === 'GET' && (req.headers.accept ?? '').includes('application/nostr+json')) {
+      res.writeHead(200, { ...CORS_HEADERS, 'content-type': 'application/nostr+json' });
+      res.end(JSON.stringify(this.options.information()));
+      return;
+    }
+    res.writeHead(200, { ...CORS_HEADERS, 'content-type': 'text/plain' });
+    res.end('This is a Nostr relay. Connect with a WebSocket client (NIP-01), or ask for application/nostr+json (NIP-11).\n');
+  }
+}
