@@ -15,6 +15,7 @@ import { SubscriptionRegistry } from './server/subscriptions.js';
 import { PgEventStore } from './storage/pg-event-store.js';
 import type { EventCache, EventStore } from './storage/types.js';
 import { VERSION } from './version.js';
+import { OpenAccess, type AccessControl } from './security/access-control.js';
 
 /** Health probes run this often; a failure is noticed within one interval (the runbook asks for < 1 s). */
 const PROBE_INTERVAL_MS = 500;
@@ -48,6 +49,8 @@ export class Relay {
   readonly cacheProbe: DependencyProbe;
   readonly log: Logger;
   reader: EventReader;
+  /** Bans of peers and clients; replaced by the reputation layer's persistent ban list. */
+  access: AccessControl = new OpenAccess();
   nodeId: string | null = null;
   private readonly startedAt = Date.now();
   private readonly statusContributors: Array<() => Record<string, unknown>> = [];
@@ -81,6 +84,7 @@ export class Relay {
       limits: config.limits,
       logger,
       information: () => relayInformation(config, VERSION, this.nodeId ?? undefined),
+      admit: (req) => (this.access.isBanned(req.socket.remoteAddress ?? '') ? 'blocked: this address is banned' : null),
     });
     this.admin = new AdminServer({ host: config.adminHost, port: config.adminPort, token: config.adminToken, logger });
     registerCoreRoutes(this.admin, this);

@@ -30,7 +30,8 @@ let nextConnectionId = 1;
 /** One client WebSocket: parses NIP-01 frames, enforces the advertised limits, answers every EVENT and REQ. */
 export class ClientConnection implements Subscriber {
   readonly id = nextConnectionId++;
-  readonly source: IngestSource;
+  /** Who this connection speaks for: a client address, or a peer node once it has authenticated (NIP-42). */
+  source: IngestSource;
   /** Extra per-connection state for protocol extensions (NIP-42 auth, negentropy sessions). */
   readonly attributes = new Map<string, unknown>();
   private inflight = 0;

@@ -1,0 +1,121 @@
+import type pg from 'pg';
+import type { Logger } from 'pino';
+
+/**
+ * Ids, pubkeys and signatures are kept as lowercase hex TEXT with COLLATE "C" rather than bytea. bytea would halve
+ * their size, but every value then has to be decoded on the way in and encoded on the way out (for the raw JSON,
+ * for lookups, for filters), and the per-row conversion cost more than the smaller index saved in our batch-insert
+ * benchmark. With the "C" collation btree comparisons are plain memcmp, and ordering by id matches the byte-wise
+ * "lowest id wins" rule of NIP-01 exactly, which a locale collation would not guarantee.
+ *
+ * `raw` is the exact JSON served. `tags`/`content` are for operators and SQL introspection only; queries serve
+ * `raw`. PostgreSQL TEXT/JSONB cannot hold U+0000 (nor lone surrogates in JSONB), so values containing them are
+ * escaped reversibly (see encodeText in pg-event-store.ts); `raw` is JSON and therefore never contains a raw NUL.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'events, tags, tombstones, address deletions',
+    sql: `
+      CREATE TABLE events (
+        id          TEXT COLLATE "C" NOT NULL,
+        pubkey      TEXT COLLATE "C" NOT NULL,
+        created_at  BIGINT NOT NULL,
+        kind        INTEGER NOT NULL,
+        tags        JSONB NOT NULL,
+        content     TEXT NOT NULL,
+        sig         TEXT COLLATE "C" NOT NULL,
+        raw         TEXT NOT NULL,
+        -- '' for replaceable kinds, the d tag for addressable ones, NULL for everything else
+        d_tag       TEXT COLLATE "C",
+        expires_at  BIGINT,
+        received_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        CONSTRAINT events_id_key UNIQUE (id)
+      );
+      CREATE INDEX events_created_idx ON events (created_at DESC, id);
+      CREATE INDEX events_pubkey_kind_created_idx ON events (pubkey, kind, created_at DESC);
+      CREATE INDEX events_kind_created_idx ON events (kind, created_at DESC);
+      -- One version per replaceable/addressable address: a last line of defence behind the advisory locks.
+      CREATE UNIQUE INDEX events_address_key ON events (pubkey, kind, d_tag) WHERE d_tag IS NOT NULL;
+      CREATE INDEX events_expires_idx ON events (expires_at) WHERE expires_at IS NOT NULL;
+
+      CREATE TABLE event_tags (
+        event_id   TEXT COLLATE "C" NOT NULL,
+        name       TEXT COLLATE "C" NOT NULL,
+        value      TEXT COLLATE "C" NOT NULL,
+        created_at BIGINT NOT NULL
+      );
+      CREATE INDEX event_tags_lookup_idx ON event_tags (name, value, created_at DESC);
+      CREATE INDEX event_tags_event_idx ON event_tags (event_id);
+
+      CREATE TABLE tombstones (
+        id         TEXT COLLATE "C" PRIMARY KEY,
+        reason     TEXT NOT NULL CHECK (reason IN ('deleted', 'replaced')),
+        deleted_at TIMESTAMPTZ NOT NULL DEFAULT now()
+      );
+
+      -- An e-tag deletion that arrived before its target: applied when the target shows up with the same author.
+      -- Kept apart from tombstones because until then nobody can tell whether the deleter was the author.
+      CREATE TABLE pending_deletions (
+        id         TEXT COLLATE "C" NOT NULL,
+        pubkey     TEXT COLLATE "C" NOT NULL,
+        deleted_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        PRIMARY KEY (id, pubkey)
+      );
+
+      CREATE TABLE address_deletions (
+        kind          INTEGER NOT NULL,
+        pubkey        TEXT COLLATE "C" NOT NULL,
+        d             TEXT COLLATE "C" NOT NULL,
+        deleted_until BIGINT NOT NULL,
+        PRIMARY KEY (pubkey, kind, d)
+      );
+    `,
+  },
+];
+
+/** Arbitrary constant: the advisory lock every relay takes while migrating, so concurrent starts serialise. */
+const MIGRATION_LOCK_KEY = 0x6e6f7374720001n;
+
+/** Applies pending migrations in one transaction under an advisory lock; safe to run from several relays at once. */
+export async function runMigrations(pool: pg.Pool, logger: Logger): Promise<number[]> {
+  const client = await pool.connect();
+  // pg-pool listens for errors only on idle clients; a connection dying mid-migration must not crash the process.
+  const onError = (err: Error): void => logger.warn({ err }, 'PostgreSQL connection failed during migration');
+  client.on('error', onError);
+  let failed: unknown;
+  try {
+    await client.query('BEGIN');
+    // Taken before CREATE TABLE IF NOT EXISTS: concurrent IF NOT EXISTS can still collide in the catalog.
+    await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY.toString()]);
+    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`);
+    const { rows } = await client.query<{ version: number }>('SELECT version FROM schema_migrations');
+    const done = new Set(rows.map((r) => r.version));
+    const applied: number[] = [];
+    for (const m of [...MIGRATIONS].sort((a, b) => a.version - b.version)) {
+      if (done.has(m.version)) continue;
+      await client.query(m.sql);
+      await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
+      applied.push(m.version);
+    }
+    await client.query('COMMIT');
+    if (applied.length > 0) logger.info({ applied }, 'database migrations applied');
+    return applied;
+  } catch (err) {
+    failed = err;
+    await client.query('ROLLBACK').catch((rollbackErr: unknown) => {
+      logger.warn({ err: rollbackErr }, 'rollback after failed migration also failed');
+    });
+    throw err;
+  } finally {
+    client.removeListener('error', onError);
+    client.release(failed instanceof Error ? failed : undefined);
+  }
+}
