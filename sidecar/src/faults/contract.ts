@@ -1,0 +1,97 @@
+/**
+ * The fault contract: what a fault file exports and what the pipeline gives it.
+ *
+ * A fault type may act at two points of a connection's life:
+ *   - accept(): when a client connects, before the upstream is dialled
+ *     (partition refuses or black-holes it, pg_error answers it itself);
+ *   - stage(): one instance per connection and direction, inserted in that
+ *     direction's pipeline, seeing every chunk (tcp) or message (ws).
+ * A stage must account for every chunk it is given: emit it (now or later,
+ * possibly changed or split), or drop it. close(true) means the fault was
+ * removed: release what it holds at once, never wait on data in flight.
+ */
+import type net from 'node:net';
+import type { Rng } from '../rng.js';
+
+export type Direction = 'upstream' | 'downstream';
+export type Stream = Direction | 'both';
+export type Protocol = 'tcp' | 'ws';
+
+/** A tcp chunk or a ws message (binary tells which ws frame type to send). */
+export interface Chunk {
+  data: Buffer;
+  binary: boolean;
+}
+
+export type AttrType = 'number' | 'string' | 'boolean';
+
+export interface AttrSpec {
+  type: AttrType;
+  default: number | string | boolean;
+  min?: number;
+  max?: number;
+  oneOf?: readonly string[];
+  /** Also accept a duration string ("100ms") or a rate string ("1mbps") for this number. */
+  unit?: 'duration' | 'rate' | 'us-duration';
+  doc: string;
+}
+
+export type Attributes = Record<string, number | string | boolean>;
+
+/** What a stage may do to the whole connection. */
+export interface ConnControl {
+  readonly id: number;
+  /** Close both sides (FIN, then destroy). */
+  close(reason: string): void;
+  /** A real TCP RST to the client (socket.resetAndDestroy), upstream dropped. */
+  reset(reason: string): void;
+  /** Write bytes straight to the client, bypassing the downstream pipeline. */
+  injectToClient(data: Buffer): void;
+}
+
+export interface StageContext {
+  attrs: Attributes;
+  dir: Direction;
+  protocol: Protocol;
+  rng: Rng;
+  conn: ConnControl;
+  /** True when the connection existed before the fault was added. */
+  existing: boolean;
+  emit(chunk: Chunk): void;
+  drop(chunk: Chunk): void;
+  /** Propagate end-of-stream (half-close / ws close) to the next stage. */
+  end(): void;
+  /** Count one fault event (a drop, a delay, a reset...) in the metrics. */
+  fired(): void;
+}
+
+export interface Stage {
+  chunk(chunk: Chunk): void;
+  /** The source finished. Default: pass the end on at once. */
+  end?(): void;
+  /** flush=true: the fault is being removed, release held data now; false: connection is gone. */
+  close(flush: boolean): void;
+}
+
+export type AcceptDecision =
+  | { kind: 'reset' }
+  | { kind: 'blackhole' }
+  | { kind: 'handle'; handle(socket: net.Socket): void };
+
+export interface AcceptContext {
+  attrs: Attributes;
+  protocol: Protocol;
+  rng: Rng;
+}
+
+export interface FaultType {
+  type: string;
+  doc: string;
+  protocols: readonly Protocol[];
+  attributes: Record<string, AttrSpec>;
+  /** Directions this fault always works on, whatever stream was asked (redis_error answers commands). */
+  fixedStream?: Stream;
+  /** Decide per-chunk toxicity meaning: stages created only for connections whose roll passes. */
+  stage?(ctx: StageContext): Stage | undefined;
+  accept?(ctx: AcceptContext): AcceptDecision | undefined;
+}

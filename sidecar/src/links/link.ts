@@ -1,0 +1,334 @@
+/**
+ * A link: a listener, its upstream, its faults and its live connections.
+ * Subclasses (tcp-link, ws-link) own the transport; this class owns fault
+ * bookkeeping, which is the same for both:
+ *
+ *   accept ──▶ accept hooks of faults (refuse / black-hole / answer) ──▶ async dial (timeout)
+ *                                                                          │
+ *        stages of each fault, per direction, after a toxicity roll ◀──────┘
+ *
+ * Adding or removing a fault is synchronous: stages are linked into or out of
+ * live pipes, and nothing waits on data in flight.
+ */
+import type net from 'node:net';
+import type { AcceptDecision, Attributes, Direction, FaultType, Protocol, Stream } from '../faults/contract.js';
+import { FaultError, getFaultType, resolveAttributes } from '../faults/index.js';
+import { StageNode } from '../pipeline/pipe.js';
+import { rngFromKey } from '../rng.js';
+import type { Logger } from '../logger.js';
+import type { Connection, ConnectionOwner } from './connection.js';
+import { formatHostPort, parseHostPort, type HostPort } from './address.js';
+
+export interface LinkSpec {
+  name: string;
+  listen: string;
+  upstream: string;
+  protocol: Protocol;
+  enabled: boolean;
+}
+
+export interface FaultInput {
+  name?: string;
+  type: string;
+  stream?: string;
+  toxicity?: number;
+  attributes?: Record<string, unknown>;
+  /** ms after which the fault removes itself. */
+  duration?: number;
+  /** Who added it: "api" or "profile:<name>". */
+  source?: string;
+}
+
+export interface ActiveFault {
+  name: string;
+  type: string;
+  def: FaultType;
+  stream: Stream;
+  toxicity: number;
+  attributes: Attributes;
+  duration?: number;
+  source: string;
+  addedAt: number;
+  expiresAt?: number;
+  timer?: NodeJS.Timeout;
+  fired: number;
+  blackholed: Set<net.Socket>;
+}
+
+export interface LinkContext {
+  log: Logger;
+  seed: number;
+  dialTimeoutMs: number;
+  onFired(link: string, type: string): void;
+  onFaultChange(action: 'added' | 'removed' | 'expired'): void;
+}
+
+export const STREAMS: readonly Stream[] = ['upstream', 'downstream', 'both'];
+
+export abstract class Link implements ConnectionOwner {
+  readonly log: Logger;
+  readonly faults = new Map<string, ActiveFault>();
+  readonly conns = new Set<Connection>();
+  readonly stats = { bytesUpstream: 0, bytesDownstream: 0, connectionsTotal: 0, dialFailures: 0, refused: 0 };
+  listenAddr: HostPort;
+  upstreamAddr: HostPort;
+  enabled: boolean;
+  private acceptSeq = 0;
+  private connSeq = 0;
+  private readonly blackholed = new Set<net.Socket>();
+
+  constructor(
+    readonly name: string,
+    readonly protocol: Protocol,
+    listen: string,
+    upstream: string,
+    enabled: boolean,
+    protected readonly ctx: LinkContext,
+  ) {
+    this.listenAddr = parseHostPort(listen, 'listen');
+    this.upstreamAddr = parseHostPort(upstream, 'upstream');
+    this.enabled = enabled;
+    this.log = ctx.log.child({ component: 'link', link: name });
+  }
+
+  /** Bind the listener; the real port replaces port 0 so a restart keeps the address. */
+  protected abstract listenNow(): Promise<number>;
+  protected abstract closeListener(): Promise<void>;
+
+  async start(): Promise<void> {
+    if (!this.enabled) return;
+    this.listenAddr = { ...this.listenAddr, port: await this.listenNow() };
+    this.log.info({ listen: formatHostPort(this.listenAddr), upstream: formatHostPort(this.upstreamAddr) }, 'link listening');
+  }
+
+  async stop(): Promise<void> {
+    await this.closeListener();
+    for (const c of [...this.conns]) c.close('link stopped');
+    for (const s of this.blackholed) s.destroy();
+    this.blackholed.clear();
+  }
+
+  /** Partial update (Toxiproxy PATCH): a new listen or upstream restarts the listener; enabled=false closes it and every connection. */
+  async reconfigure(p: { listen?: string; upstream?: string; enabled?: boolean }): Promise<void> {
+    const listen = p.listen !== undefined ? parseHostPort(p.listen, 'listen') : undefined;
+    const upstream = p.upstream !== undefined ? parseHostPort(p.upstream, 'upstream') : undefined;
+    const enabled = p.enabled ?? this.enabled;
+    const moved =
+      (listen !== undefined && formatHostPort(listen) !== formatHostPort(this.listenAddr)) ||
+      (upstream !== undefined && formatHostPort(upstream) !== formatHostPort(this.upstreamAddr));
+    if (!moved && enabled === this.enabled) return;
+    if (this.enabled) await this.stop();
+    if (listen) this.listenAddr = listen;
+    if (upstream) this.upstreamAddr = upstream;
+    this.enabled = enabled;
+    await this.start();
+  }
+
+  /** Stop and clear timers of every fault; for deleting the link. */
+  async dispose(): Promise<void> {
+    for (const f of this.faults.values()) if (f.timer) clearTimeout(f.timer);
+    this.faults.clear();
+    await this.stop();
+  }
+
+  spec(): LinkSpec {
+    return {
+      name: this.name,
+      listen: formatHostPort(this.listenAddr),
+      upstream: formatHostPort(this.upstreamAddr),
+      protocol: this.protocol,
+      enabled: this.enabled,
+    };
+  }
+
+  countBytes(dir: Direction, n: number): void {
+    if (dir === 'upstream') this.stats.bytesUpstream += n;
+    else this.stats.bytesDownstream += n;
+  }
+
+  untrack(conn: Connection): void {
+    this.conns.delete(conn);
+  }
+
+  // ---- faults -------------------------------------------------------------
+
+  addFault(input: FaultInput): ActiveFault {
+    const f = this.buildFault(input);
+    if (this.faults.has(f.name)) throw new FaultError(`toxic already exists: ${f.name}`, 409);
+    this.faults.set(f.name, f);
+    this.arm(f);
+    for (const conn of this.conns) this.applyToConnection(f, conn, true);
+    this.ctx.onFaultChange('added');
+    this.log.info({ fault: f.name, type: f.type, stream: f.stream, toxicity: f.toxicity, attributes: f.attributes, source: f.source }, 'fault added');
+    return f;
+  }
+
+  updateFault(name: string, patch: Partial<FaultInput>): ActiveFault {
+    const old = this.faults.get(name);
+    if (!old) throw new FaultError(`toxic not found: ${name}`, 404);
+    const input: FaultInput = {
+      name,
+      type: old.type,
+      stream: patch.stream ?? old.stream,
+      toxicity: patch.toxicity ?? old.toxicity,
+      attributes: { ...old.attributes, ...(patch.attributes ?? {}) },
+      source: old.source,
+    };
+    const duration = patch.duration ?? old.duration;
+    if (duration !== undefined) input.duration = duration;
+    const next = this.buildFault(input); // validate before touching the live one
+    this.removeFault(name);
+    this.faults.set(name, next);
+    this.arm(next);
+    for (const conn of this.conns) this.applyToConnection(next, conn, true);
+    return next;
+  }
+
+  removeFault(name: string, why: 'removed' | 'expired' = 'removed'): ActiveFault {
+    const f = this.faults.get(name);
+    if (!f) throw new FaultError(`toxic not found: ${name}`, 404);
+    this.faults.delete(name);
+    if (f.timer) clearTimeout(f.timer);
+    for (const conn of this.conns) {
+      conn.up.remove(name);
+      conn.down.remove(name);
+    }
+    for (const s of f.blackholed) {
+      s.destroy();
+      this.blackholed.delete(s);
+    }
+    this.ctx.onFaultChange(why);
+    this.log.info({ fault: name, type: f.type, why }, 'fault removed');
+    return f;
+  }
+
+  removeAllFaults(): void {
+    for (const name of [...this.faults.keys()]) this.removeFault(name);
+  }
+
+  private buildFault(input: FaultInput): ActiveFault {
+    if (!input || typeof input !== 'object') throw new FaultError('toxic must be an object');
+    if (typeof input.type !== 'string' || !input.type) throw new FaultError('missing required field: type');
+    const def = getFaultType(input.type);
+    if (!def) throw new FaultError(`unknown toxic type: ${input.type}`);
+    const stream = (input.stream ?? def.fixedStream ?? 'downstream') as Stream;
+    if (!STREAMS.includes(stream)) throw new FaultError(`unknown stream: ${input.stream} (upstream, downstream or both)`);
+    const toxicity = input.toxicity ?? 1;
+    if (typeof toxicity !== 'number' || !(toxicity >= 0 && toxicity <= 1)) throw new FaultError('toxicity must be a number from 0 to 1');
+    if (input.duration !== undefined && !(typeof input.duration === 'number' && input.duration > 0)) {
+      throw new FaultError('duration must be a positive number of milliseconds');
+    }
+    const name = input.name || `${def.type}_${stream}`;
+    const f: ActiveFault = {
+      name,
+      type: def.type,
+      def,
+      stream,
+      toxicity,
+      attributes: resolveAttributes(def, input.attributes, this.protocol),
+      source: input.source ?? 'api',
+      addedAt: Date.now(),
+      fired: 0,
+      blackholed: new Set(),
+    };
+    if (input.duration !== undefined) f.duration = input.duration;
+    return f;
+  }
+
+  /** Timed faults remove themselves. */
+  private arm(f: ActiveFault): void {
+    if (f.duration === undefined) return;
+    f.expiresAt = Date.now() + f.duration;
+    f.timer = setTimeout(() => {
+      if (this.faults.get(f.name) === f) {
+        this.log.info({ fault: f.name }, 'fault duration over');
+        this.removeFault(f.name, 'expired');
+      }
+    }, f.duration);
+  }
+
+  private directions(f: ActiveFault): Direction[] {
+    const s = f.def.fixedStream ?? f.stream;
+    return s === 'both' ? ['upstream', 'downstream'] : [s];
+  }
+
+  private rngFor(fault: string, id: number, what: string) {
+    return rngFromKey(`${this.ctx.seed}|${this.name}|${fault}|${id}|${what}`);
+  }
+
+  private fired(f: ActiveFault): void {
+    f.fired++;
+    this.ctx.onFired(this.name, f.type);
+  }
+
+  /** Toxicity is rolled once per connection and direction (Toxiproxy's meaning). */
+  protected applyToConnection(f: ActiveFault, conn: Connection, existing: boolean): void {
+    if (!f.def.stage) return;
+    for (const dir of this.directions(f)) {
+      const rng = this.rngFor(f.name, conn.id, dir);
+      if (rng.next() >= f.toxicity) continue;
+      const pipe = dir === 'upstream' ? conn.up : conn.down;
+      const node = new StageNode(f.name);
+      const stage = f.def.stage({
+        attrs: f.attributes,
+        dir,
+        protocol: this.protocol,
+        rng,
+        conn,
+        existing,
+        emit: (c) => pipe.emitFrom(node, c),
+        drop: (c) => pipe.dropped(c),
+        end: () => pipe.endFrom(node),
+        fired: () => this.fired(f),
+      });
+      if (!stage) continue;
+      node.stage = stage;
+      pipe.append(node);
+    }
+  }
+
+  protected nextConnId(): number {
+    this.stats.connectionsTotal++;
+    return ++this.connSeq;
+  }
+
+  protected track(conn: Connection): void {
+    this.conns.add(conn);
+    for (const f of this.faults.values()) this.applyToConnection(f, conn, false);
+  }
+
+  /**
+   * Run the accept hooks of active faults on a new client socket. Returns true
+   * when a fault took the socket (refused, black-holed or answered).
+   */
+  protected interceptAccept(socket: net.Socket): boolean {
+    const id = ++this.acceptSeq;
+    for (const f of this.faults.values()) {
+      if (!f.def.accept) continue;
+      const rng = this.rngFor(f.name, id, 'accept');
+      if (rng.next() >= f.toxicity) continue;
+      const decision: AcceptDecision | undefined = f.def.accept({ attrs: f.attributes, protocol: this.protocol, rng });
+      if (!decision) continue;
+      this.fired(f);
+      this.stats.refused++;
+      socket.on('error', (err) => this.log.debug({ err: err.message, fault: f.name }, 'intercepted client socket error'));
+      if (decision.kind === 'reset') socket.resetAndDestroy();
+      else if (decision.kind === 'blackhole') {
+        f.blackholed.add(socket);
+        this.blackholed.add(socket);
+        socket.on('data', () => {}); // read and discard so the client never blocks on a full window
+        socket.on('close', () => {
+          f.blackholed.delete(socket);
+          this.blackholed.delete(socket);
+        });
+      } else decision.handle(socket);
+      return true;
+    }
+    return false;
+  }
+
+  protected dialFailed(err: Error): void {
+    this.stats.dialFailures++;
+    this.log.warn({ err: err.message, upstream: formatHostPort(this.upstreamAddr) }, 'upstream dial failed');
+  }
+}

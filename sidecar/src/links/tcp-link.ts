@@ -1,0 +1,88 @@
+/**
+ * tcp link: any byte stream (PostgreSQL, Redis). The upstream is dialled
+ * asynchronously with a timeout, outside the accept path, so a dead upstream
+ * never stalls other clients; the client is paused until the dial completes.
+ */
+import net from 'node:net';
+import { Connection, type Endpoint } from './connection.js';
+import { Link, type LinkContext } from './link.js';
+import type { Chunk } from '../faults/contract.js';
+
+function tcpEndpoint(socket: net.Socket): Endpoint {
+  return {
+    write: (c: Chunk) => socket.write(c.data),
+    onceDrain: (cb) => socket.once('drain', cb),
+    end: () => socket.end(),
+    pause: () => socket.pause(),
+    resume: () => socket.resume(),
+    destroy: () => socket.destroy(),
+    reset: () => {
+      if (!socket.destroyed) socket.resetAndDestroy();
+    },
+  };
+}
+
+export class TcpLink extends Link {
+  private server: net.Server | null = null;
+
+  constructor(name: string, listen: string, upstream: string, enabled: boolean, ctx: LinkContext) {
+    super(name, 'tcp', listen, upstream, enabled, ctx);
+  }
+
+  protected listenNow(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.onClient(s));
+      server.once('error', reject);
+      server.listen({ host: this.listenAddr.host, port: this.listenAddr.port }, () => {
+        server.off('error', reject);
+        server.on('error', (err) => this.log.error({ err: err.message }, 'listener error'));
+        this.server = server;
+        resolve((server.address() as net.AddressInfo).port);
+      });
+    });
+  }
+
+  protected closeListener(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    if (!server) return Promise.resolve();
+    return new Promise((resolve) => server.close(() => resolve()));
+  }
+
+  private onClient(client: net.Socket): void {
+    if (this.interceptAccept(client)) return;
+    const id = this.nextConnId();
+    client.pause();
+    const earlyError = (err: Error) => this.log.debug({ conn: id, err: err.message }, 'client error before upstream connected');
+    client.on('error', earlyError);
+    const upstream = net.connect({ host: this.upstreamAddr.host, port: this.upstreamAddr.port, allowHalfOpen: true, noDelay: true });
+    const timer = setTimeout(() => upstream.destroy(new Error(`dial timeout after ${this.ctx.dialTimeoutMs} ms`)), this.ctx.dialTimeoutMs);
+    const failed = (err: Error) => {
+      clearTimeout(timer);
+      this.dialFailed(err);
+      // The client learns the upstream is unreachable the way a refused connection looks.
+      if (!client.destroyed) client.resetAndDestroy();
+    };
+    upstream.once('error', failed);
+    upstream.once('connect', () => {
+      clearTimeout(timer);
+      upstream.off('error', failed);
+      client.off('error', earlyError);
+      if (client.destroyed) {
+        upstream.destroy();
+        return;
+      }
+      const conn = new Connection(id, this, tcpEndpoint(client), tcpEndpoint(upstream));
+      client.on('data', (d: Buffer) => conn.up.push({ data: d, binary: false }));
+      upstream.on('data', (d: Buffer) => conn.down.push({ data: d, binary: false }));
+      client.on('end', () => conn.up.end());
+      upstream.on('end', () => conn.down.end());
+      client.on('error', (err) => conn.onError('client', err));
+      upstream.on('error', (err) => conn.onError('upstream', err));
+      client.on('close', () => conn.onClose('client'));
+      upstream.on('close', () => conn.onClose('upstream'));
+      this.track(conn);
+      client.resume();
+    });
+  }
+}

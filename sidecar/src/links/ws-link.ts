@@ -1,0 +1,224 @@
+/**
+ * ws link: WebSocket and plain HTTP (e.g. a NIP-11 document) to a relay.
+ *
+ *   raw tcp accept ──▶ accept hooks (partition...) ──▶ http.Server
+ *        ├─ request ──▶ http-proxy (keep-alive agent) ──▶ upstream HTTP
+ *        └─ upgrade ──▶ dial upstream with `ws` (subprotocols, headers) ──▶ on open, accept the client with `ws`
+ *                        messages: client ws ⇄ Pipe (faults see one message at a time) ⇄ upstream ws
+ *
+ * The WebSocket is terminated on both sides so message faults (drop,
+ * duplicate, reorder, Nostr-aware corrupt) act on whole messages.
+ */
+import http from 'node:http';
+import net from 'node:net';
+import httpProxy from 'http-proxy';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { Connection, type Endpoint } from './connection.js';
+import { Link, type LinkContext } from './link.js';
+import type { Chunk } from '../faults/contract.js';
+import { formatHostPort } from './address.js';
+
+const HIGH_WATER = 1 << 20;
+const LOW_WATER = 1 << 18;
+const MAX_PAYLOAD = 64 << 20;
+/** Request headers worth carrying to the upstream handshake; hop-by-hop ones are ws's business. */
+const FORWARDED_HEADERS = ['origin', 'user-agent', 'authorization', 'cookie', 'x-forwarded-for', 'x-real-ip'];
+
+function toBuffer(data: RawData): Buffer {
+  if (Buffer.isBuffer(data)) return data;
+  if (Array.isArray(data)) return Buffer.concat(data);
+  return Buffer.from(data);
+}
+
+/** Close codes that may be sent on the wire (1005/1006 are local-only). */
+function sendableCode(code: number): boolean {
+  return (code >= 1000 && code <= 1014 && code !== 1004 && code !== 1005 && code !== 1006) || (code >= 3000 && code <= 4999);
+}
+
+class WsEndpoint implements Endpoint {
+  private pending = 0;
+  private drainCbs: Array<() => void> = [];
+  closeCode = 1000;
+  closeReason = '';
+
+  constructor(private readonly ws: WebSocket, private readonly raw: net.Socket | null) {}
+
+  write(c: Chunk): boolean {
+    if (this.ws.readyState !== WebSocket.OPEN) return true;
+    const n = c.data.length;
+    this.pending += n;
+    this.ws.send(c.data, { binary: c.binary }, () => {
+      this.pending -= n;
+      if (this.pending < LOW_WATER && this.drainCbs.length) {
+        const cbs = this.drainCbs;
+        this.drainCbs = [];
+        for (const cb of cbs) cb();
+      }
+    });
+    return this.pending < HIGH_WATER;
+  }
+
+  onceDrain(cb: () => void): void {
+    if (this.pending < LOW_WATER) queueMicrotask(cb);
+    else this.drainCbs.push(cb);
+  }
+
+  /** Mirror the other side's close: same code, or an abrupt close for an abrupt one. */
+  end(): void {
+    if (this.ws.readyState !== WebSocket.OPEN && this.ws.readyState !== WebSocket.CONNECTING) return;
+    if (this.closeCode === 1006) this.ws.terminate();
+    else if (sendableCode(this.closeCode)) this.ws.close(this.closeCode, this.closeReason);
+    else this.ws.close();
+  }
+
+  pause(): void {
+    this.ws.pause();
+  }
+
+  resume(): void {
+    this.ws.resume();
+  }
+
+  destroy(): void {
+    this.ws.terminate();
+  }
+
+  reset(): void {
+    if (this.raw && !this.raw.destroyed) this.raw.resetAndDestroy();
+    this.ws.terminate();
+  }
+}
+
+export class WsLink extends Link {
+  private raw: net.Server | null = null;
+  private http: http.Server | null = null;
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+  private readonly proxy = httpProxy.createProxyServer({ agent: this.agent, xfwd: true });
+  private readonly upstreamProtocol = new WeakMap<http.IncomingMessage, string>();
+  private readonly wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    maxPayload: MAX_PAYLOAD,
+    handleProtocols: (_set, req) => this.upstreamProtocol.get(req) ?? false,
+  });
+
+  constructor(name: string, listen: string, upstream: string, enabled: boolean, ctx: LinkContext) {
+    super(name, 'ws', listen, upstream, enabled, ctx);
+    this.proxy.on('error', (err, _req, res) => {
+      this.dialFailed(err);
+      if (res instanceof http.ServerResponse && !res.headersSent) {
+        res.writeHead(502, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: `upstream unreachable: ${err.message}`, status: 502 }));
+      } else res.destroy();
+    });
+  }
+
+  protected listenNow(): Promise<number> {
+    const server = http.createServer({ keepAlive: true });
+    server.on('request', (req, res) => {
+      this.proxy.web(req, res, { target: `http://${formatHostPort(this.upstreamAddr)}` });
+    });
+    server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket as net.Socket, head));
+    server.on('clientError', (err, socket) => {
+      this.log.debug({ err: err.message }, 'http client error');
+      socket.destroy();
+    });
+    return new Promise((resolve, reject) => {
+      // Raw accept first, so partition-like faults act before any HTTP parsing.
+      const raw = net.createServer({ noDelay: true }, (s) => {
+        if (!this.interceptAccept(s)) server.emit('connection', s);
+      });
+      raw.once('error', reject);
+      raw.listen({ host: this.listenAddr.host, port: this.listenAddr.port }, () => {
+        raw.off('error', reject);
+        raw.on('error', (err) => this.log.error({ err: err.message }, 'listener error'));
+        this.raw = raw;
+        this.http = server;
+        resolve((raw.address() as net.AddressInfo).port);
+      });
+    });
+  }
+
+  protected closeListener(): Promise<void> {
+    const raw = this.raw;
+    const server = this.http;
+    this.raw = null;
+    this.http = null;
+    server?.closeAllConnections();
+    this.agent.destroy();
+    if (!raw) return Promise.resolve();
+    return new Promise((resolve) => raw.close(() => resolve()));
+  }
+
+  private onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
+    const id = this.nextConnId();
+    socket.on('error', (err) => this.log.debug({ conn: id, err: err.message }, 'client socket error'));
+    const protocols = (req.headers['sec-websocket-protocol'] ?? '')
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean);
+    const headers: Record<string, string> = {};
+    for (const h of FORWARDED_HEADERS) {
+      const v = req.headers[h];
+      if (typeof v === 'string') headers[h] = v;
+    }
+    const upstream = new WebSocket(`ws://${formatHostPort(this.upstreamAddr)}${req.url ?? '/'}`, protocols, {
+      headers,
+      perMessageDeflate: false,
+      handshakeTimeout: this.ctx.dialTimeoutMs,
+      maxPayload: MAX_PAYLOAD,
+    });
+    // Messages the upstream sends before the client side is accepted must not be lost.
+    const early: Array<[RawData, boolean]> = [];
+    const keepEarly = (d: RawData, isBinary: boolean) => early.push([d, isBinary]);
+    upstream.on('message', keepEarly);
+    let opened = false;
+    const refuse = (status: number, why: string) => {
+      this.dialFailed(new Error(why));
+      if (!socket.destroyed) {
+        socket.end(`HTTP/1.1 ${status} ${http.STATUS_CODES[status] ?? 'Error'}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
+      }
+    };
+    upstream.once('unexpected-response', (_r, res) => {
+      res.resume();
+      refuse(res.statusCode ?? 502, `upstream answered the upgrade with ${res.statusCode}`);
+      upstream.terminate();
+    });
+    upstream.on('error', (err) => {
+      if (!opened) refuse(502, err.message);
+      else this.log.debug({ conn: id, err: err.message }, 'upstream ws error');
+    });
+    upstream.once('open', () => {
+      opened = true;
+      if (socket.destroyed) {
+        upstream.terminate();
+        return;
+      }
+      if (upstream.protocol) this.upstreamProtocol.set(req, upstream.protocol);
+      this.wss.handleUpgrade(req, socket, head, (client) => {
+        const clientEnd = new WsEndpoint(client, socket);
+        const upEnd = new WsEndpoint(upstream, null);
+        const conn = new Connection(id, this, clientEnd, upEnd);
+        client.on('message', (d, isBinary) => conn.up.push({ data: toBuffer(d), binary: isBinary }));
+        upstream.off('message', keepEarly);
+        upstream.on('message', (d, isBinary) => conn.down.push({ data: toBuffer(d), binary: isBinary }));
+        client.on('close', (code, reason) => {
+          upEnd.closeCode = code;
+          upEnd.closeReason = reason.toString();
+          conn.up.end();
+          conn.onClose('client');
+        });
+        upstream.on('close', (code, reason) => {
+          clientEnd.closeCode = code;
+          clientEnd.closeReason = reason.toString();
+          conn.down.end();
+          conn.onClose('upstream');
+        });
+        client.on('error', (err) => conn.onError('client', err));
+        this.track(conn);
+        for (const [d, isBinary] of early) conn.down.push({ data: toBuffer(d), binary: isBinary });
+        early.length = 0;
+      });
+    });
+  }
+}
