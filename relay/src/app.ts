@@ -16,6 +16,7 @@ import { PgEventStore } from './storage/pg-event-store.js';
 import type { EventCache, EventStore } from './storage/types.js';
 import { VERSION } from './version.js';
 import { OpenAccess, type AccessControl } from './security/access-control.js';
+import { attachReputation } from './reputation/attach.js';
 
 /** Health probes run this often; a failure is noticed within one interval (the runbook asks for < 1 s). */
 const PROBE_INTERVAL_MS = 500;
@@ -88,6 +89,7 @@ export class Relay {
     });
     this.admin = new AdminServer({ host: config.adminHost, port: config.adminPort, token: config.adminToken, logger });
     registerCoreRoutes(this.admin, this);
+    this.access = attachReputation(this);
   }
 
   /** Adds fields to /admin/status (peers, journal, ...). */
@@ -139,6 +141,7 @@ export class Relay {
 
   async start(): Promise<void> {
     await this.store.migrate();
+    await this.access.ready?.();
     await this.dbProbe.check();
     await this.cacheProbe.check();
     this.dbProbe.start();

@@ -33,6 +33,20 @@ export interface RelayConfig {
   logLevel: string;
   /** Where the node key and the journal live. */
   dataDir: string;
+  /** Rate limit rules `scope:kinds:count/window` (see docs/BYZANTINE.md); empty: no rate limits. */
+  rateLimits: string[];
+  /** A reputation score (100 = clean) at or below this bans the subject automatically. */
+  reputationBanThreshold: number;
+  /** Points a score regains per minute without offences. */
+  reputationRecoveryPerMinute: number;
+  /** Penalty overrides `offence=points` (signature, id, shape, malformed, rate-limit, gossip). */
+  reputationPenalties: string[];
+  /** Subjects (IPs, node ids) scored but never banned automatically: loopback, where a local proxy shows every client. */
+  reputationExempt: string[];
+  /** First automatic ban, seconds; each repeat lasts ban_escalation times longer, up to ban_max_seconds. */
+  banBaseSeconds: number;
+  banEscalation: number;
+  banMaxSeconds: number;
 }
 
 /** Every limit here is advertised in NIP-11 and enforced. */
@@ -91,4 +105,12 @@ export const DEFAULT_CONFIG: RelayConfig = {
   },
   logLevel: 'info',
   dataDir: './data/relay',
+  rateLimits: ['connection:*:2000/10s', 'ip:*:10000/10s', 'pubkey:*:2000/10s', 'peer:*:20000/10s'],
+  reputationBanThreshold: 0,
+  reputationRecoveryPerMinute: 10,
+  reputationPenalties: [],
+  reputationExempt: ['127.0.0.1', '::1'],
+  banBaseSeconds: 600,
+  banEscalation: 4,
+  banMaxSeconds: 604800,
 };

@@ -34,6 +34,8 @@ export class ClientConnection implements Subscriber {
   source: IngestSource;
   /** Extra per-connection state for protocol extensions (NIP-42 auth, negentropy sessions). */
   readonly attributes = new Map<string, unknown>();
+  /** Told about every malformed message (each NOTICE starting with `invalid:`), e.g. to penalise the sender. */
+  onMalformed: ((reason: string) => void) | undefined;
   private inflight = 0;
   /** Bumped when a subscription id is reused, so a superseded REQ's late results are dropped. */
   private readonly generations = new Map<string, number>();
@@ -65,6 +67,7 @@ export class ClientConnection implements Subscriber {
   }
 
   notice(message: string): void {
+    if (message.startsWith('invalid:')) this.onMalformed?.(message);
     this.send(noticeFrame(message));
   }
 

@@ -78,6 +78,24 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: 'bans of peers and clients (reputation layer)',
+    sql: `
+      -- One row per subject (peer node id or client IP). Unban sets lifted_at and keeps the row, so the count of
+      -- automatic bans (strikes), which makes repeated bans longer, survives unbans and restarts.
+      CREATE TABLE bans (
+        subject      TEXT COLLATE "C" PRIMARY KEY,
+        subject_type TEXT NOT NULL CHECK (subject_type IN ('peer', 'client')),
+        reason       TEXT NOT NULL,
+        origin       TEXT NOT NULL CHECK (origin IN ('auto', 'manual', 'import')),
+        banned_at    TIMESTAMPTZ NOT NULL,
+        expires_at   TIMESTAMPTZ,
+        lifted_at    TIMESTAMPTZ,
+        strikes      INTEGER NOT NULL DEFAULT 0
+      );
+    `,
+  },
 ];
 
 /** Arbitrary constant: the advisory lock every relay takes while migrating, so concurrent starts serialise. */

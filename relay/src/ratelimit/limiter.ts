@@ -1,0 +1,48 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { MemoryRateLimiter } from './memory-limiter.js';
+import { RedisRateLimiter } from './redis-limiter.js';
+import type { LimitCheck, LimitVerdict, RateLimiter } from './window.js';
+
+/**
+ * Redis first (limits shared by every relay on that Redis); the in-memory limiter while Redis is unreachable.
+ * While the Redis connection is not ready, hits go straight to memory so a Redis outage adds no latency to
+ * publishing; the switch each way is logged once.
+ */
+export class FallbackRateLimiter implements RateLimiter {
+  readonly memory = new MemoryRateLimiter();
+  readonly redisLimiter: RedisRateLimiter;
+  private usingMemory = false;
+
+  constructor(private readonly redis: Redis, prefix: string, private readonly log: Logger) {
+    this.redisLimiter = new RedisRateLimiter(redis, prefix);
+  }
+
+  get backend(): 'redis' | 'memory' {
+    return this.usingMemory || this.redis.status !== 'ready' ? 'memory' : 'redis';
+  }
+
+  async hit(checks: LimitCheck[], nowMs = Date.now()): Promise<LimitVerdict> {
+    if (this.redis.status === 'ready') {
+      try {
+        const result = await this.redisLimiter.hit(checks, nowMs);
+        if (this.usingMemory) {
+          this.usingMemory = false;
+          this.log.info('Redis is back; rate limits are shared through Redis again');
+        }
+        return result;
+      } catch (err) {
+        this.fallBack(err);
+      }
+    } else {
+      this.fallBack(new Error(`Redis connection is ${this.redis.status}`));
+    }
+    return this.memory.hitSync(checks, nowMs);
+  }
+
+  private fallBack(err: unknown): void {
+    if (this.usingMemory) return;
+    this.usingMemory = true;
+    this.log.warn({ err }, 'rate limiter cannot reach Redis; limiting in memory until it is back');
+  }
+}
