@@ -22,6 +22,11 @@ export interface PgEventStoreExtras {
   pingTimeoutMs?: number;
   /** Clock in seconds; tests move it to check expiration. */
   now?: () => number;
+  /**
+   * Write transactions in flight at once (default 2). A second one overlaps the first's commit flush and
+   * round trips; correctness between them rests on the same advisory locks that order several relays.
+   */
+  maxConcurrentBatches?: number;
 }
 
 export interface StoreStats {
@@ -89,6 +94,18 @@ export function toStorageError(err: unknown, what: string): StorageError {
   return new StorageError(`${what}: ${message}`, mapped, { cause: err });
 }
 
+/**
+ * Ids of a batch that are already known ($1 ids, $2 their pubkeys, $3 their kinds): stored, tombstoned
+ * ('deleted'/'replaced'), or named by an earlier deletion from the same author ('pending'; kind 5 is exempt,
+ * NIP-09 ignores deletions of deletions). Used as the head of a WITH clause.
+ */
+const KNOWN_SQL = `WITH known AS (
+  SELECT e.id, 'stored' AS state FROM events e WHERE e.id = ANY($1::text[])
+  UNION ALL SELECT b.id, b.reason FROM tombstones b WHERE b.id = ANY($1::text[])
+  UNION ALL SELECT p.id, 'pending' FROM pending_deletions p
+    JOIN unnest($1::text[], $2::text[], $3::int4[]) AS q(id, pubkey, kind) ON p.id = q.id AND p.pubkey = q.pubkey
+   WHERE q.kind <> ${DELETION_KIND})`;
+
 /** Errors caused by the data of some event rather than by the database being unwell. */
 function isDataError(err: unknown): boolean {
   const code = (err as { code?: unknown } | null)?.code;
@@ -108,7 +125,10 @@ function parseAddress(value: string): { kind: number; pubkey: string; d: string 
   return { kind: Number(kindText), pubkey: value.slice(first + 1, second), d: value.slice(second + 1) };
 }
 
-/** PostgreSQL EventStore with group commit: at most one write transaction in flight, the rest queue up behind it. */
+/**
+ * PostgreSQL EventStore with group commit: saves queue up while the write transactions in flight (a small fixed
+ * number) run, and the queue is written as the next batch, up to dbBatchSize events per transaction.
+ */
 export class PgEventStore implements EventStore {
   readonly pool: pg.Pool;
   readonly stats: StoreStats = { transactions: 0, batchedEvents: 0, largestBatch: 0 };
@@ -118,7 +138,8 @@ export class PgEventStore implements EventStore {
   private readonly pingTimeoutMs: number;
   private readonly now: () => number;
   private queue: Pending[] = [];
-  private writing: Promise<void> | null = null;
+  private readonly maxInFlight: number;
+  private inFlight = new Set<Promise<void>>();
   private flushScheduled = false;
   private lookupWaiters: LookupWaiter[] = [];
   private closed = false;
@@ -129,6 +150,7 @@ export class PgEventStore implements EventStore {
     this.maxQueryLimit = extras.maxQueryLimit ?? 5000;
     this.pingTimeoutMs = extras.pingTimeoutMs ?? 500;
     this.now = extras.now ?? nowSeconds;
+    this.maxInFlight = Math.max(1, Math.min(extras.maxConcurrentBatches ?? 2, opts.dbPoolSize - 1));
     this.pool = new pg.Pool({
       connectionString: opts.databaseUrl,
       max: opts.dbPoolSize,
@@ -181,7 +203,7 @@ export class PgEventStore implements EventStore {
   }
 
   private scheduleFlush(): void {
-    if (this.writing || this.flushScheduled) return;
+    if (this.inFlight.size >= this.maxInFlight || this.flushScheduled) return;
     this.flushScheduled = true;
     // Let the rest of this tick's saves join the first batch instead of sending a batch of one.
     setImmediate(() => {
@@ -191,12 +213,15 @@ export class PgEventStore implements EventStore {
   }
 
   private flush(): void {
-    if (this.writing || this.queue.length === 0) return;
-    const batch = this.queue.splice(0, this.batchSize);
-    this.writing = this.writeBatch(batch).finally(() => {
-      this.writing = null;
-      if (this.queue.length > 0) this.flush();
-    });
+    while (this.inFlight.size < this.maxInFlight && this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.batchSize);
+      const run: Promise<void> = this.writeBatch(batch).finally(() => {
+        this.inFlight.delete(run);
+        // Whatever queued up meanwhile becomes the next batch.
+        this.flush();
+      });
+      this.inFlight.add(run);
+    }
   }
 
   private async writeBatch(batch: Pending[]): Promise<void> {
@@ -297,8 +322,12 @@ export class PgEventStore implements EventStore {
     const { client, release } = await this.checkout();
     let broken: Error | undefined;
     try {
-      await client.query('BEGIN');
-      const result = await this.applyRows(client, rows);
+      const hasDeletion = rows.some((r) => r.ev.kind === DELETION_KIND);
+      // One round trip: BEGIN plus the write lock (constants only, so the simple protocol is safe here).
+      await client.query(
+        `BEGIN; SELECT ${hasDeletion ? 'pg_advisory_xact_lock' : 'pg_advisory_xact_lock_shared'}(${WRITE_LOCK[0]}, ${WRITE_LOCK[1]})`,
+      );
+      const result = await this.applyRows(client, rows, hasDeletion);
       await client.query('COMMIT');
       this.stats.transactions += 1;
       this.stats.batchedEvents += rows.length;
@@ -320,14 +349,24 @@ export class PgEventStore implements EventStore {
     }
   }
 
-  private async applyRows(client: pg.PoolClient, rows: Row[]): Promise<Map<string, SaveOutcome>> {
+  private async applyRows(client: pg.PoolClient, rows: Row[], hasDeletion: boolean): Promise<Map<string, SaveOutcome>> {
     const out = new Map<string, SaveOutcome>();
-    const hasDeletion = rows.some((r) => r.ev.kind === DELETION_KIND);
-    await client.query(
-      hasDeletion ? 'SELECT pg_advisory_xact_lock($1, $2)' : 'SELECT pg_advisory_xact_lock_shared($1, $2)',
-      [WRITE_LOCK[0], WRITE_LOCK[1]],
-    );
     const addresses = [...new Set(rows.flatMap((r) => (r.address === null ? [] : [r.address])))];
+    if (!hasDeletion && addresses.length === 0) {
+      // Fast path for plain regular events: the known-id check and both inserts run as one statement.
+      const { inserted, known } = await this.insertRows(client, rows, true);
+      const newlyDeleted: string[] = [];
+      for (const row of rows) {
+        const id = row.ev.id;
+        const verdict = this.knownVerdict(known.get(id));
+        if (verdict) {
+          out.set(id, verdict);
+          if (known.get(id) === 'pending') newlyDeleted.push(id);
+        } else out.set(id, inserted.has(id) ? { status: 'stored' } : { status: 'duplicate' });
+      }
+      await this.tombstoneDeleted(client, newlyDeleted);
+      return out;
+    }
     if (addresses.length > 0) {
       // Sorted by key so two batches locking overlapping addresses can never deadlock.
       await client.query(
@@ -336,36 +375,19 @@ export class PgEventStore implements EventStore {
         [addresses],
       );
     }
-
-    const ids = rows.map((r) => r.ev.id);
-    const known = await client.query<{ id: string; state: string; pubkey: string | null }>(
-      `SELECT id, 'stored' AS state, NULL AS pubkey FROM events WHERE id = ANY($1::text[])
-       UNION ALL SELECT id, reason, NULL FROM tombstones WHERE id = ANY($1::text[])
-       UNION ALL SELECT id, 'pending', pubkey FROM pending_deletions WHERE id = ANY($1::text[])`,
-      [ids],
+    const known = await client.query<{ id: string; state: string }>(
+      `${KNOWN_SQL} SELECT id, state FROM known`,
+      [rows.map((r) => r.ev.id), rows.map((r) => r.ev.pubkey), rows.map((r) => r.ev.kind)],
     );
     const state = new Map<string, string>();
-    const pendingBy = new Map<string, Set<string>>();
-    for (const r of known.rows) {
-      if (r.state === 'pending') {
-        const s = pendingBy.get(r.id) ?? new Set<string>();
-        s.add(r.pubkey!);
-        pendingBy.set(r.id, s);
-      } else if (state.get(r.id) !== 'deleted') {
-        state.set(r.id, r.state);
-      }
-    }
+    for (const r of known.rows) if (state.get(r.id) !== 'deleted') state.set(r.id, r.state);
     const newlyDeleted: string[] = [];
     let candidates: Row[] = [];
     for (const row of rows) {
-      const s = state.get(row.ev.id);
-      if (s === 'deleted') out.set(row.ev.id, { status: 'rejected', reason: REASON_DELETED });
-      else if (s === 'replaced') out.set(row.ev.id, { status: 'rejected', reason: REASON_NEWER });
-      else if (s === 'stored') out.set(row.ev.id, { status: 'duplicate' });
-      else if (row.ev.kind !== DELETION_KIND && pendingBy.get(row.ev.id)?.has(row.ev.pubkey)) {
-        // A deletion by its author arrived before the event itself.
-        out.set(row.ev.id, { status: 'rejected', reason: REASON_DELETED });
-        newlyDeleted.push(row.ev.id);
+      const verdict = this.knownVerdict(state.get(row.ev.id));
+      if (verdict) {
+        out.set(row.ev.id, verdict);
+        if (state.get(row.ev.id) === 'pending') newlyDeleted.push(row.ev.id);
       } else candidates.push(row);
     }
 
@@ -380,19 +402,31 @@ export class PgEventStore implements EventStore {
         [replaced],
       );
     }
-    if (newlyDeleted.length > 0) {
-      await client.query(
-        `INSERT INTO tombstones (id, reason) SELECT unnest($1::text[]), 'deleted' ON CONFLICT (id) DO NOTHING`,
-        [newlyDeleted],
-      );
-    }
+    await this.tombstoneDeleted(client, newlyDeleted);
 
-    const inserted = await this.insertRows(client, candidates);
+    const { inserted } = await this.insertRows(client, candidates, false);
     for (const row of candidates) out.set(row.ev.id, inserted.has(row.ev.id) ? { status: 'stored' } : { status: 'duplicate' });
 
     const deletions = candidates.filter((r) => r.ev.kind === DELETION_KIND && inserted.has(r.ev.id));
     if (deletions.length > 0) await this.applyDeletions(client, deletions);
     return out;
+  }
+
+  /** Outcome for an id the database already knows: stored, tombstoned, or deleted in advance by its author. */
+  private knownVerdict(state: string | undefined): SaveOutcome | null {
+    if (state === 'deleted' || state === 'pending') return { status: 'rejected', reason: REASON_DELETED };
+    if (state === 'replaced') return { status: 'rejected', reason: REASON_NEWER };
+    if (state === 'stored') return { status: 'duplicate' };
+    return null;
+  }
+
+  /** Events refused because their author's deletion came first get a tombstone, so lookup() reports them. */
+  private async tombstoneDeleted(client: pg.PoolClient, ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await client.query(
+      `INSERT INTO tombstones (id, reason) SELECT unnest($1::text[]), 'deleted' ON CONFLICT (id) DO NOTHING`,
+      [ids],
+    );
   }
 
   /**
@@ -447,36 +481,21 @@ export class PgEventStore implements EventStore {
     return replaced;
   }
 
-  private async insertRows(client: pg.PoolClient, rows: Row[]): Promise<Set<string>> {
-    if (rows.length === 0) return new Set();
-    const res = await client.query<{ id: string }>(
-      `INSERT INTO events (id, pubkey, created_at, kind, tags, content, sig, raw, d_tag, expires_at)
-       SELECT id, pubkey, created_at, kind, tags::jsonb, content, sig, raw, d_tag, expires_at
-         FROM unnest($1::text[], $2::text[], $3::int8[], $4::int4[], $5::text[], $6::text[], $7::text[], $8::text[],
-                     $9::text[], $10::int8[])
-           AS x(id, pubkey, created_at, kind, tags, content, sig, raw, d_tag, expires_at)
-       ON CONFLICT (id) DO NOTHING
-       RETURNING id`,
-      [
-        rows.map((r) => r.ev.id),
-        rows.map((r) => r.ev.pubkey),
-        rows.map((r) => r.ev.created_at),
-        rows.map((r) => r.ev.kind),
-        rows.map((r) => JSON.stringify(r.ev.tags.map((t) => t.map(encodeText)))),
-        rows.map((r) => encodeText(r.ev.content)),
-        rows.map((r) => r.ev.sig),
-        rows.map((r) => r.raw),
-        rows.map((r) => r.dTag),
-        rows.map((r) => r.expiresAt),
-      ],
-    );
-    const inserted = new Set(res.rows.map((r) => r.id));
+  /**
+   * Inserts rows and their tag index entries in one statement. With `checkKnown`, ids already stored, tombstoned
+   * or deleted in advance by their author (state 'pending') are left out and reported in `known`.
+   */
+  private async insertRows(
+    client: pg.PoolClient,
+    rows: Row[],
+    checkKnown: boolean,
+  ): Promise<{ inserted: Set<string>; known: Map<string, string> }> {
+    if (rows.length === 0) return { inserted: new Set(), known: new Map() };
     const tagIds: string[] = [];
     const tagNames: string[] = [];
     const tagValues: string[] = [];
     const tagCreated: number[] = [];
     for (const r of rows) {
-      if (!inserted.has(r.ev.id)) continue;
       for (const [name, value] of r.tags) {
         tagIds.push(r.ev.id);
         tagNames.push(name);
@@ -484,14 +503,48 @@ export class PgEventStore implements EventStore {
         tagCreated.push(r.ev.created_at);
       }
     }
-    if (tagIds.length > 0) {
-      await client.query(
-        `INSERT INTO event_tags (event_id, name, value, created_at)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int8[])`,
-        [tagIds, tagNames, tagValues, tagCreated],
-      );
+    const res = await client.query<{ id: string; state: string }>(
+      `${KNOWN_SQL},
+       ins AS (
+         INSERT INTO events (id, pubkey, created_at, kind, tags, content, sig, raw, d_tag, expires_at)
+         SELECT x.id, x.pubkey, x.created_at, x.kind, x.tags::jsonb, x.content, x.sig, x.raw, x.d_tag, x.expires_at
+           FROM unnest($1::text[], $2::text[], $4::int8[], $3::int4[], $5::text[], $6::text[], $7::text[], $8::text[],
+                       $9::text[], $10::int8[])
+             AS x(id, pubkey, created_at, kind, tags, content, sig, raw, d_tag, expires_at)
+          WHERE ${checkKnown ? 'NOT EXISTS (SELECT 1 FROM known k WHERE k.id = x.id)' : 'true'}
+         ON CONFLICT (id) DO NOTHING
+         RETURNING id),
+       tg AS (
+         INSERT INTO event_tags (event_id, name, value, created_at)
+         SELECT t.event_id, t.name, t.value, t.created_at
+           FROM unnest($11::text[], $12::text[], $13::text[], $14::int8[]) AS t(event_id, name, value, created_at)
+          WHERE t.event_id IN (SELECT id FROM ins))
+       SELECT id, 'inserted' AS state FROM ins
+       ${checkKnown ? 'UNION ALL SELECT id, state FROM known' : ''}`,
+      [
+        rows.map((r) => r.ev.id),
+        rows.map((r) => r.ev.pubkey),
+        rows.map((r) => r.ev.kind),
+        rows.map((r) => r.ev.created_at),
+        rows.map((r) => JSON.stringify(r.ev.tags.map((t) => t.map(encodeText)))),
+        rows.map((r) => encodeText(r.ev.content)),
+        rows.map((r) => r.ev.sig),
+        rows.map((r) => r.raw),
+        rows.map((r) => r.dTag),
+        rows.map((r) => r.expiresAt),
+        tagIds,
+        tagNames,
+        tagValues,
+        tagCreated,
+      ],
+    );
+    const inserted = new Set<string>();
+    const known = new Map<string, string>();
+    for (const r of res.rows) {
+      if (r.state === 'inserted') inserted.add(r.id);
+      else if (known.get(r.id) !== 'deleted') known.set(r.id, r.state);
     }
-    return inserted;
+    return { inserted, known };
   }
 
   /** NIP-09 for the deletion events just inserted: same author only, `e` by id, `a` by address up to created_at. */
@@ -674,8 +727,8 @@ export class PgEventStore implements EventStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    while (this.writing || this.queue.length > 0 || this.flushScheduled) {
-      if (this.writing) await this.writing;
+    while (this.inFlight.size > 0 || this.queue.length > 0 || this.flushScheduled) {
+      if (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
       else await new Promise((r) => setImmediate(r));
     }
     await this.pool.end();
