@@ -1,0 +1,56 @@
+import type { Filter } from '../nostr/filter.js';
+import { fromHex, toHex } from './encoding.js';
+import { Reconciler } from './reconcile.js';
+import type { NegentropyVector } from './storage.js';
+
+/** How the initiator talks to the responder: send a frame, wait for the next NEG-MSG/NEG-ERR of a session. */
+export interface NegentropyChannel {
+  send(frame: unknown[]): void;
+  next(subId: string, timeoutMs: number): Promise<unknown[]>;
+}
+
+export interface InitiatorResult {
+  /** Ids we have and the responder lacks. */
+  have: string[];
+  /** Ids the responder has and we lack. */
+  need: string[];
+  /** NEG-MSG round trips. */
+  rounds: number;
+}
+
+export class NegentropyRemoteError extends Error {}
+
+/**
+ * Runs one NIP-77 reconciliation as the initiator against a relay and returns what each side lacks. Only ids
+ * are learned here; the caller moves the events (REQ {ids} down, EVENT up). `frameSizeLimit` keeps our
+ * messages under the responder's message size limit (hex doubles the size).
+ */
+export async function reconcileWith(
+  channel: NegentropyChannel,
+  storage: NegentropyVector,
+  filter: Filter,
+  options: { subId: string; frameSizeLimit: number; timeoutMs: number },
+): Promise<InitiatorResult> {
+  const reconciler = new Reconciler(storage, true, options.frameSizeLimit);
+  const have: string[] = [];
+  const need: string[] = [];
+  let rounds = 0;
+  const wireFilter: Record<string, unknown> = { ...filter };
+  delete wireFilter.tags;
+  for (const [letter, values] of Object.entries(filter.tags ?? {})) wireFilter[`#${letter}`] = values;
+  channel.send(['NEG-OPEN', options.subId, wireFilter, toHex(reconciler.initiate())]);
+  try {
+    for (;;) {
+      const frame = await channel.next(options.subId, options.timeoutMs);
+      if (frame[0] === 'NEG-ERR') throw new NegentropyRemoteError(`responder refused: ${String(frame[2])}`);
+      rounds++;
+      const result = reconciler.reconcile(fromHex(String(frame[2])));
+      have.push(...result.have);
+      need.push(...result.need);
+      if (result.output === null) return { have, need, rounds };
+      channel.send(['NEG-MSG', options.subId, toHex(result.output)]);
+    }
+  } finally {
+    channel.send(['NEG-CLOSE', options.subId]);
+  }
+}

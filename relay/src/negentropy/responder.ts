@@ -1,0 +1,101 @@
+import type { Logger } from 'pino';
+import type pg from 'pg';
+import type { RelayLimits } from '../config/schema.js';
+import { FilterError, parseFilter } from '../nostr/filter.js';
+import type { ClientConnection } from '../server/connection.js';
+import type { MessageHandler } from '../server/connection.js';
+import { fromHex, NegentropyError, toHex } from './encoding.js';
+import { Reconciler } from './reconcile.js';
+import { loadRecords, NegentropyVector, TooManyRecordsError } from './storage.js';
+
+export interface ResponderOptions {
+  pool: pg.Pool;
+  limits: RelayLimits;
+  /** Most records one session may reconcile; larger sets get `NEG-ERR "blocked: too many records"`. */
+  maxRecords: number;
+  /** Open sessions per connection. */
+  maxSessionsPerConnection: number;
+  /** Largest NEG-MSG we send, bytes before hex encoding (0 = unlimited). */
+  frameSizeLimit: number;
+  logger: Logger;
+  onSession?: (connection: ClientConnection, records: number) => void;
+}
+
+const SESSIONS = 'negentropy.sessions';
+
+/**
+ * The relay side of NIP-77: NEG-OPEN loads the matching (created_at, id) records and answers the
+ * initiator's first message; NEG-MSG continues; NEG-CLOSE ends. Any client may open a session (it only
+ * learns ids it could query anyway); sessions are bounded in number and size.
+ */
+export function negentropyHandlers(options: ResponderOptions): Record<'NEG-OPEN' | 'NEG-MSG' | 'NEG-CLOSE', MessageHandler> {
+  const log = options.logger.child({ component: 'negentropy' });
+  const sessionsOf = (c: ClientConnection): Map<string, Reconciler> => {
+    let sessions = c.attributes.get(SESSIONS) as Map<string, Reconciler> | undefined;
+    if (!sessions) {
+      sessions = new Map();
+      c.attributes.set(SESSIONS, sessions);
+    }
+    return sessions;
+  };
+  const fail = (c: ClientConnection, subId: string, reason: string) => {
+    sessionsOf(c).delete(subId);
+    c.send(JSON.stringify(['NEG-ERR', subId, reason]));
+  };
+  const answer = (c: ClientConnection, subId: string, session: Reconciler, hex: unknown) => {
+    if (typeof hex !== 'string') return fail(c, subId, 'invalid: message must be a hex string');
+    try {
+      const { output } = session.reconcile(fromHex(hex));
+      c.send(JSON.stringify(['NEG-MSG', subId, toHex(output!)]));
+    } catch (err) {
+      if (!(err instanceof NegentropyError)) throw err;
+      fail(c, subId, 'invalid: ' + err.message);
+    }
+  };
+
+  return {
+    'NEG-OPEN': async (c, message) => {
+      const [, subId, rawFilter, hex] = message;
+      if (typeof subId !== 'string' || subId.length === 0 || subId.length > options.limits.maxSubidLength) {
+        c.notice('invalid: NEG-OPEN needs a subscription id string');
+        return;
+      }
+      const sessions = sessionsOf(c);
+      sessions.delete(subId);
+      if (sessions.size >= options.maxSessionsPerConnection) {
+        return fail(c, subId, `blocked: too many negentropy sessions (the limit is ${options.maxSessionsPerConnection})`);
+      }
+      let filter;
+      try {
+        filter = parseFilter(rawFilter, { maxListLength: options.limits.maxFilterValues, maxLimit: Number.MAX_SAFE_INTEGER, defaultLimit: Number.MAX_SAFE_INTEGER });
+      } catch (err) {
+        if (err instanceof FilterError) return fail(c, subId, 'invalid: ' + err.message);
+        throw err;
+      }
+      let records;
+      try {
+        records = await loadRecords(options.pool, filter, options.maxRecords);
+      } catch (err) {
+        if (err instanceof TooManyRecordsError) return fail(c, subId, 'blocked: too many records');
+        log.error({ err, subId }, 'negentropy records could not be read');
+        return fail(c, subId, 'error: could not read stored events; try again later');
+      }
+      const session = new Reconciler(NegentropyVector.fromRecords(records), false, options.frameSizeLimit);
+      sessions.set(subId, session);
+      options.onSession?.(c, records.length);
+      log.debug({ subId, records: records.length, source: c.source }, 'negentropy session opened');
+      answer(c, subId, session, hex);
+    },
+    'NEG-MSG': (c, message) => {
+      const [, subId, hex] = message;
+      if (typeof subId !== 'string') return c.notice('invalid: NEG-MSG needs a subscription id string');
+      const session = sessionsOf(c).get(subId);
+      if (!session) return fail(c, subId, 'closed: no such negentropy session');
+      answer(c, subId, session, hex);
+    },
+    'NEG-CLOSE': (c, message) => {
+      const [, subId] = message;
+      if (typeof subId === 'string') sessionsOf(c).delete(subId);
+    },
+  };
+}
