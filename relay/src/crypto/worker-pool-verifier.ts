@@ -49,18 +49,26 @@ interface Slot {
 
 const MAX_RESTART_DELAY_MS = 5_000;
 
-/** The TS source is run by tsx or tap's loader; the worker then needs a loader too (see workerExecArgv). */
+/** Loaded from source (tsx or tap's TS loader) the sibling worker is .ts too; see startWorker. */
 const RUNNING_FROM_SOURCE = import.meta.url.endsWith('.ts');
 const DEFAULT_WORKER_URL = new URL(RUNNING_FROM_SOURCE ? './verify-worker.ts' : './verify-worker.js', import.meta.url);
 
 /**
- * Workers inherit the parent's execArgv, which already carries the TS loader under tsx (--import tsx) and tap.
- * When the source was loaded some other way (e.g. a loader registered via module.register), add tsx explicitly.
+ * Starts the worker entry. Compiled .js runs directly. A .ts entry (tests and benches import the sources via tsx or
+ * tap's loader) needs a TS loader inside the worker, and Node 20 does not carry the parent's loader hooks into
+ * workers — so a tiny ESM bootstrap registers tsx there first and then imports the entry.
  */
-function workerExecArgv(url: URL): string[] | undefined {
-  if (!url.pathname.endsWith('.ts')) return undefined;
-  const hasLoader = process.execArgv.some((a) => /^--(import|loader|experimental-loader|require)\b|^-r$/.test(a));
-  return hasLoader ? undefined : [...process.execArgv, '--import', 'tsx'];
+function startWorker(url: URL): Worker {
+  if (!url.pathname.endsWith('.ts')) return new Worker(url);
+  let tsxApi: string;
+  try {
+    tsxApi = import.meta.resolve('tsx/esm/api');
+  } catch {
+    // No tsx installed: rely on whatever loader flags the worker inherits through execArgv.
+    return new Worker(url);
+  }
+  const bootstrap = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`;
+  return new Worker(bootstrap, { eval: true });
 }
 
 /**
@@ -162,8 +170,7 @@ export class WorkerPoolVerifier implements SignatureVerifier {
   }
 
   private spawn(index: number): Slot {
-    const execArgv = workerExecArgv(this.workerUrl);
-    const worker = new Worker(this.workerUrl, execArgv ? { execArgv } : {});
+    const worker = startWorker(this.workerUrl);
     const slot: Slot = { index, worker, ready: false, dead: false, inFlight: new Map(), inFlightItems: 0, readyWaiters: [] };
     worker.on('message', (msg: WorkerResponse) => this.onMessage(slot, msg));
     worker.on('error', (err) => this.onWorkerGone(slot, `verify worker ${index} failed: ${err.message}`));
@@ -194,7 +201,14 @@ export class WorkerPoolVerifier implements SignatureVerifier {
     // The worker may still be running (error before exit, or hung); make sure it goes away.
     void slot.worker.terminate();
     this.restarts++;
-    if (!slot.ready) this.startupFailures++;
+    if (!slot.ready) {
+      this.startupFailures++;
+      // Workers that die before loading would otherwise leave queued callers waiting forever on a broken install.
+      if (!this.slots.some((s) => s.ready && !s.dead)) {
+        const err = new Error(`${reason} (no verify worker could start)`);
+        for (const q of this.queue.splice(0)) q.pending.reject(err);
+      }
+    }
     const delay = this.startupFailures === 0 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 50 * 2 ** (this.startupFailures - 1));
     const timer = setTimeout(() => {
       this.restartTimers.delete(timer);
