@@ -4,24 +4,27 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { computeEventId, type NostrEvent } from '../../relay/src/nostr/event.js';
 import { DEFAULT_CONFIG } from '../../relay/src/config/schema.js';
-import { PgEventStore, REASON_DELETED, REASON_NEWER, WRITE_LOCK } from '../../relay/src/storage/pg-event-store.js';
+import { PgEventStore, REASON_DELETED, REASON_NEWER, WRITE_LOCK, toStorageError } from '../../relay/src/storage/pg-event-store.js';
 import { StorageError, type StoredEvent } from '../../relay/src/storage/types.js';
 import { freshDatabase } from '../helpers/db.js';
 
 const logger = pino({ level: 'silent' });
 const db = await freshDatabase('storage');
-t.teardown(() => db.drop());
 
 const config = { ...DEFAULT_CONFIG, databaseUrl: db.url, dbPoolSize: 6, dbBatchSize: 500 };
 let clock = Math.floor(Date.now() / 1000);
 const store = new PgEventStore(config, logger, { now: () => clock });
-t.teardown(() => store.close());
+const admin = new pg.Pool({ connectionString: db.url, max: 2 });
+t.teardown(async () => {
+  await store.close();
+  await admin.end();
+  await db.drop();
+});
 await store.migrate();
 // Idempotent, and safe when several relays start at once.
-await Promise.all([store.migrate(), new PgEventStore(config, logger).migrate()]);
-
-const admin = new pg.Pool({ connectionString: db.url, max: 2 });
-t.teardown(() => admin.end());
+const twin = new PgEventStore(config, logger);
+await Promise.all([store.migrate(), twin.migrate()]);
+await twin.close();
 
 const keyA = randomBytes(32).toString('hex');
 const keyB = randomBytes(32).toString('hex');
@@ -326,4 +329,40 @@ t.test('StorageError when PostgreSQL is unreachable', async (t) => {
   await t.rejects(dead.ping(), { name: 'StorageError' });
   await t.rejects(dead.count(), { name: 'StorageError' });
   await store.ping();
+});
+
+t.test('pool exhaustion and error code mapping', async (t) => {
+  const tiny = new PgEventStore({ ...config, dbPoolSize: 1, dbConnectTimeoutMs: 200 }, logger);
+  t.teardown(() => tiny.close());
+  const hog = tiny.pool.query('SELECT pg_sleep(0.6)');
+  await t.rejects(tiny.count(), { name: 'StorageError', code: 'pool-exhausted' });
+  await hog;
+  const codes: [unknown, string][] = [
+    [{ code: '57P01', message: 'terminating connection due to administrator command' }, 'admin-shutdown'],
+    [{ code: '57P03', message: 'the database system is in recovery mode' }, 'unavailable'],
+    [{ code: '53300', message: 'sorry, too many clients already' }, 'too-many-connections'],
+    [{ code: '57014', message: 'canceling statement due to statement timeout' }, 'statement-timeout'],
+    [Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }), 'connection'],
+    [Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }), 'connection'],
+    [new Error('Connection terminated unexpectedly'), 'connection'],
+  ];
+  for (const [err, code] of codes) t.equal(toStorageError(err, 'x').code, code, code);
+});
+
+t.test('concurrent lookups in one tick share one query', async (t) => {
+  const original = store.pool.query.bind(store.pool);
+  let calls = 0;
+  (store.pool as unknown as { query: unknown }).query = (...args: unknown[]) => {
+    calls++;
+    return (original as (...a: unknown[]) => unknown)(...args);
+  };
+  t.teardown(() => {
+    (store.pool as unknown as { query: unknown }).query = original;
+  });
+  const evs = Array.from({ length: 20 }, () => mk());
+  await Promise.all(evs.slice(0, 10).map((e) => store.save(e)));
+  calls = 0;
+  const results = await Promise.all(evs.map((e) => store.lookup([e.event.id])));
+  t.equal(calls, 1, 'one query for 20 lookups');
+  t.same(results.map((m) => m.size), [...Array(10).fill(1), ...Array(10).fill(0)]);
 });
