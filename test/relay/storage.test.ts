@@ -294,12 +294,17 @@ t.test('NUL characters and non-characters round-trip', async (t) => {
 });
 
 t.test('a bad apple does not sink its batch', async (t) => {
-  const good = Array.from({ length: 10 }, () => mk());
+  const good = Array.from({ length: 40 }, () => mk());
   // A created_at beyond BIGINT is refused by PostgreSQL itself: a data error inside the batch.
-  const bad = mk({ created_at: 2 ** 63 });
-  const outcomes = await Promise.all([...good, bad].map((e) => store.save(e)));
-  t.ok(outcomes.slice(0, 10).every((o) => o.status === 'stored'));
-  t.match(outcomes[10], { status: 'rejected', reason: /^error:/ });
+  const bad = [mk({ created_at: 2 ** 63 }), mk({ created_at: -(2 ** 64) })];
+  const all = [...good.slice(0, 20), bad[0]!, ...good.slice(20), bad[1]!];
+  const before = store.stats.transactions;
+  const outcomes = await Promise.all(all.map((e) => store.save(e)));
+  t.same(outcomes.filter((o) => o.status === 'stored').length, 40, 'every good event stored');
+  t.match(outcomes[20], { status: 'rejected', reason: /^error:/ });
+  t.match(outcomes[41], { status: 'rejected', reason: /^error:/ });
+  t.ok(store.stats.transactions - before < 30, 'bisected, not retried one by one');
+  t.match(await store.save(mk({ kind: 2 ** 31 })), { status: 'rejected', reason: /^invalid:/ });
 });
 
 t.test('abort and statement timeout raise StorageError', async (t) => {

@@ -261,6 +261,7 @@ export class PgEventStore implements EventStore {
     const cls = kindClass(ev.kind);
     // The pipeline never hands ephemeral events to the store; refuse rather than persist one by mistake.
     if (cls === 'ephemeral') return { status: 'rejected', reason: 'invalid: ephemeral events are not stored' };
+    if (ev.kind > 2147483647) return { status: 'rejected', reason: 'invalid: kind is out of range' };
     const exp = expirationOf(ev);
     if (exp !== undefined && exp <= now) return { status: 'rejected', reason: 'invalid: event has expired' };
     if (cls === 'addressable' && Buffer.byteLength(encodeText(dTag(ev))) > MAX_D_TAG_BYTES) {
@@ -299,7 +300,7 @@ export class PgEventStore implements EventStore {
   }
 
   /**
-   * Writes rows in one transaction; if that fails because of some event's data, retries them one by one so only
+   * Writes rows in one transaction; if that fails because of some event's data, retries them in halves so only
    * the offending event is refused. Infrastructure errors propagate and fail the whole batch.
    */
   private async writeRowsSplittingBadApples(rows: Row[]): Promise<Map<string, SaveOutcome>> {
@@ -311,9 +312,11 @@ export class PgEventStore implements EventStore {
         this.log.warn({ err, id: rows[0]!.ev.id }, 'event refused by the database');
         return new Map([[rows[0]!.ev.id, { status: 'rejected', reason: 'error: the database refused this event' }]]);
       }
-      this.log.warn({ err, events: rows.length }, 'data error in write batch; retrying events one by one');
-      const all = new Map<string, SaveOutcome>();
-      for (const row of rows) for (const [id, o] of await this.writeRowsSplittingBadApples([row])) all.set(id, o);
+      // Halving finds one bad event in about 2*log2(n) small transactions instead of n.
+      this.log.warn({ err, events: rows.length }, 'data error in write batch; retrying it in halves');
+      const half = Math.ceil(rows.length / 2);
+      const all = await this.writeRowsSplittingBadApples(rows.slice(0, half));
+      for (const [id, o] of await this.writeRowsSplittingBadApples(rows.slice(half))) all.set(id, o);
       return all;
     }
   }
