@@ -222,6 +222,19 @@ t.test('NIP-09 deletion by a tag: versions up to created_at, same author only', 
   t.same(await ids({ authors: [pk], kinds: [0] }), []);
 });
 
+t.test('deletion racing its target on two stores never leaves the target behind', async (t) => {
+  const other = new PgEventStore(config, logger);
+  t.teardown(() => other.close());
+  const pairs = Array.from({ length: 40 }, () => {
+    const target = mk({ pubkey: keyA });
+    return { target, del: mk({ pubkey: keyA, kind: 5, tags: [['e', target.event.id]] }) };
+  });
+  await Promise.all(pairs.flatMap(({ target, del }, i) => (i % 2 ? [store.save(target), other.save(del)] : [other.save(del), store.save(target)])));
+  t.same(await ids({ ids: pairs.map((p) => p.target.event.id) }), [], 'every target deleted');
+  const states = await store.lookup(pairs.map((p) => p.target.event.id));
+  t.ok([...states.values()].every((s) => s === 'deleted'));
+});
+
 t.test('deletion and target in the same batch', async (t) => {
   const target = mk({ pubkey: keyA });
   const del = mk({ pubkey: keyA, kind: 5, tags: [['e', target.event.id]] });
