@@ -1,0 +1,286 @@
+// A Byzantine node for tests and the benchmark: a separate process holding a node key, speaking the peer
+// protocol (NIP-42 AUTH with its node key, then EVENT frames), that sends forged signatures, altered content and
+// floods. Run in process (`NostrLink`) or as a child process (`startMaliciousNode`), which reports JSON lines.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import WebSocket from 'ws';
+import { finalizeEvent, generateSecretKey, getPublicKey } from 'nostr-tools/pure';
+
+export type Frame = unknown[];
+
+export interface SignedEvent {
+  id: string;
+  pubkey: string;
+  created_at: number;
+  kind: number;
+  tags: string[][];
+  content: string;
+  sig: string;
+}
+
+export interface LinkOptions {
+  /** Local address to connect from (e.g. 127.0.0.2, so a test can ban it without banning 127.0.0.1). */
+  localAddress?: string;
+}
+
+/** One WebSocket to a relay, with the OK bookkeeping a flood needs (answers matched by id, not by order). */
+export class NostrLink {
+  readonly notices: string[] = [];
+  closeCode: number | undefined;
+  closeReason = '';
+  readonly closed: Promise<void>;
+  private readonly okWaiters = new Map<string, (r: { ok: boolean; message: string }) => void>();
+  private readonly frameWaiters: Array<{ match: (f: Frame) => boolean; resolve: (f: Frame) => void }> = [];
+  private readonly frames: Frame[] = [];
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data) => {
+      const frame = JSON.parse(data.toString()) as Frame;
+      if (frame[0] === 'OK' && typeof frame[1] === 'string' && this.okWaiters.has(frame[1])) {
+        const resolve = this.okWaiters.get(frame[1])!;
+        this.okWaiters.delete(frame[1]);
+        resolve({ ok: frame[2] as boolean, message: String(frame[3] ?? '') });
+        return;
+      }
+      if (frame[0] === 'NOTICE') this.notices.push(String(frame[1]));
+      const waiter = this.frameWaiters.find((w) => w.match(frame));
+      if (waiter) {
+        this.frameWaiters.splice(this.frameWaiters.indexOf(waiter), 1);
+        waiter.resolve(frame);
+      } else this.frames.push(frame);
+    });
+    this.closed = new Promise((resolve) =>
+      ws.on('close', (code, reason) => {
+        this.closeCode = code;
+        this.closeReason = reason.toString();
+        for (const [id, resolveOk] of this.okWaiters) resolveOk({ ok: false, message: `closed: connection closed (${code}) before OK for ${id}` });
+        this.okWaiters.clear();
+        resolve();
+      }),
+    );
+  }
+
+  /** Opens a link; rejects with the HTTP status (e.g. 403 for a banned address) if the upgrade is refused. */
+  static connect(url: string, options: LinkOptions = {}): Promise<NostrLink> {
+    const ws = new WebSocket(url, { localAddress: options.localAddress, perMessageDeflate: false });
+    return new Promise((resolve, reject) => {
+      ws.once('open', () => resolve(new NostrLink(ws)));
+      ws.once('unexpected-response', (_req, res) => {
+        reject(Object.assign(new Error(`upgrade refused: HTTP ${res.statusCode}`), { status: res.statusCode }));
+        ws.terminate();
+      });
+      ws.once('error', reject);
+    });
+  }
+
+  get open(): boolean {
+    return this.ws.readyState === WebSocket.OPEN;
+  }
+
+  send(frame: unknown): void {
+    if (this.open) this.ws.send(typeof frame === 'string' ? frame : JSON.stringify(frame));
+  }
+
+  next(match: (f: Frame) => boolean, timeoutMs = 5000): Promise<Frame> {
+    const seen = this.frames.find(match);
+    if (seen) {
+      this.frames.splice(this.frames.indexOf(seen), 1);
+      return Promise.resolve(seen);
+    }
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no matching frame within ${timeoutMs} ms`)), timeoutMs);
+      this.frameWaiters.push({ match, resolve: (f) => (clearTimeout(timer), resolve(f)) });
+    });
+  }
+
+  /** Sends an EVENT and resolves with its OK (or a synthetic refusal if the link closes first). */
+  publish(event: SignedEvent): Promise<{ ok: boolean; message: string }> {
+    if (!this.open) return Promise.resolve({ ok: false, message: 'closed: link is not open' });
+    const answer = new Promise<{ ok: boolean; message: string }>((resolve) => this.okWaiters.set(event.id, resolve));
+    this.send(['EVENT', event]);
+    return answer;
+  }
+
+  /**
+   * NIP-42 as the peer protocol uses it: answer the relay's challenge with a kind 22242 event signed by the node
+   * key (tags `relay`, `challenge`). Resolves with the relay's OK; a relay that sends no challenge gets none.
+   */
+  async authenticate(secretKey: Uint8Array, relayUrl: string, timeoutMs = 5000): Promise<{ ok: boolean; message: string } | undefined> {
+    let challenge: Frame;
+    try {
+      challenge = await this.next((f) => f[0] === 'AUTH' && typeof f[1] === 'string', timeoutMs);
+    } catch {
+      return undefined;
+    }
+    const auth = finalizeEvent(
+      { kind: 22242, created_at: Math.floor(Date.now() / 1000), tags: [['relay', relayUrl], ['challenge', String(challenge[1])]], content: '' },
+      secretKey,
+    );
+    const answer = new Promise<{ ok: boolean; message: string }>((resolve) => this.okWaiters.set(auth.id, resolve));
+    this.send(['AUTH', auth]);
+    return answer;
+  }
+
+  close(): Promise<void> {
+    if (this.ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+    this.ws.close();
+    return this.closed;
+  }
+}
+
+/** Events of every flavour the Byzantine node sends. Each is new (random content), so no duplicate short-cuts. */
+export const craft = {
+  valid(secretKey: Uint8Array, kind = 1): SignedEvent {
+    return finalizeEvent({ kind, created_at: Math.floor(Date.now() / 1000), tags: [], content: `honest ${randomBytes(8).toString('hex')}` }, secretKey);
+  },
+  /** Correct id, signature of another event: fails only the signature check. */
+  forged(secretKey: Uint8Array): SignedEvent {
+    const event = craft.valid(secretKey);
+    return { ...event, content: event.content, sig: craft.valid(secretKey).sig };
+  },
+  /** Content changed after signing: the id no longer matches. */
+  altered(secretKey: Uint8Array): SignedEvent {
+    const event = craft.valid(secretKey);
+    return { ...event, content: event.content + ' [altered]' };
+  },
+};
+
+export interface AttackPlan {
+  /** Events with a wrong signature. */
+  forged?: number;
+  /** Events altered after signing (id mismatch). */
+  altered?: number;
+  /** Valid events sent as fast as `perSecond` allows, for `seconds`. */
+  flood?: { perSecond: number; seconds: number };
+  /** Pause before the attack, ms (e.g. to let the relay settle). */
+  delayMs?: number;
+}
+
+export interface AttackReport {
+  type: 'report';
+  nodeId: string;
+  authenticated: boolean | undefined;
+  sent: number;
+  /** OK answers by prefix: 'true', 'invalid', 'rate-limited', 'blocked', 'closed' ... */
+  answers: Record<string, number>;
+  invalidIds: string[];
+  closeCode: number | undefined;
+  /** ms from the first invalid event sent to the relay closing the link; undefined if it stayed open. */
+  closedAfterMs: number | undefined;
+  /** Whether a reconnect after the close was refused (HTTP 403 or AUTH refused). */
+  reconnect: 'refused' | 'accepted' | 'not-tried';
+}
+
+/** Runs an attack plan over one link. Used by the child process and by in-process callers. */
+export async function runAttack(url: string, secretKey: Uint8Array, plan: AttackPlan, options: LinkOptions = {}): Promise<AttackReport> {
+  const nodeId = getPublicKey(secretKey);
+  const link = await NostrLink.connect(url, options);
+  const auth = await link.authenticate(secretKey, url, 2000);
+  const report: AttackReport = { type: 'report', nodeId, authenticated: auth?.ok, sent: 0, answers: {}, invalidIds: [], closeCode: undefined, closedAfterMs: undefined, reconnect: 'not-tried' };
+  if (plan.delayMs) await new Promise((r) => setTimeout(r, plan.delayMs));
+  const pending: Array<Promise<void>> = [];
+  const send = (event: SignedEvent) => {
+    report.sent++;
+    pending.push(
+      link.publish(event).then((r) => {
+        const key = r.ok ? 'true' : (r.message.split(':', 1)[0] ?? 'unknown');
+        report.answers[key] = (report.answers[key] ?? 0) + 1;
+      }),
+    );
+  };
+  let firstInvalidAt: number | undefined;
+  void link.closed.then(() => {
+    if (firstInvalidAt !== undefined) report.closedAfterMs = Date.now() - firstInvalidAt;
+  });
+  for (let i = 0; i < (plan.forged ?? 0) && link.open; i++) {
+    const event = craft.forged(secretKey);
+    firstInvalidAt ??= Date.now();
+    report.invalidIds.push(event.id);
+    send(event);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  for (let i = 0; i < (plan.altered ?? 0) && link.open; i++) {
+    const event = craft.altered(secretKey);
+    firstInvalidAt ??= Date.now();
+    report.invalidIds.push(event.id);
+    send(event);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  if (plan.flood) {
+    const total = plan.flood.perSecond * plan.flood.seconds;
+    const started = Date.now();
+    for (let i = 0; i < total && link.open; i++) {
+      send(craft.valid(secretKey));
+      // Paced in small bursts: at most 10 ms ahead of the schedule.
+      const due = started + ((i + 1) * 1000) / plan.flood.perSecond;
+      if (due - Date.now() > 10) await new Promise((r) => setTimeout(r, due - Date.now()));
+    }
+  }
+  await Promise.race([Promise.all(pending), link.closed]);
+  await Promise.race([Promise.all(pending), new Promise((r) => setTimeout(r, 2000))]);
+  if (!link.open) {
+    await link.closed;
+    report.closeCode = link.closeCode;
+    try {
+      const again = await NostrLink.connect(url, options);
+      const reauth = await again.authenticate(secretKey, url, 2000);
+      const probe = await Promise.race([
+        again.publish(craft.valid(secretKey)),
+        again.closed.then(() => ({ ok: false, message: 'closed:' })),
+      ]);
+      report.reconnect = reauth?.ok === false || !probe.ok ? 'refused' : 'accepted';
+      await again.close();
+    } catch {
+      report.reconnect = 'refused';
+    }
+  } else {
+    await link.close();
+  }
+  return report;
+}
+
+export interface MaliciousNodeProcess {
+  nodeId: string;
+  secretKey: Uint8Array;
+  child: ChildProcess;
+  /** Resolves with the attack report once the plan has run. */
+  report: Promise<AttackReport>;
+  kill(): void;
+}
+
+const THIS_FILE = fileURLToPath(import.meta.url);
+
+/** Starts the Byzantine node as its own process (node + tsx) against `url`. */
+export function startMaliciousNode(url: string, plan: AttackPlan, options: LinkOptions & { secretKey?: Uint8Array } = {}): MaliciousNodeProcess {
+  const secretKey = options.secretKey ?? generateSecretKey();
+  const config = { url, plan, localAddress: options.localAddress, secretKey: Buffer.from(secretKey).toString('hex') };
+  const child = spawn(process.execPath, ['--import', 'tsx', THIS_FILE, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  const report = new Promise<AttackReport>((resolve, reject) =>
+    child.once('exit', (code) => {
+      const line = stdout.split('\n').find((l) => l.startsWith('{"type":"report"'));
+      if (line) resolve(JSON.parse(line) as AttackReport);
+      else reject(new Error(`malicious node exited (${code}) without a report; stderr: ${stderr.slice(-2000)}`));
+    }),
+  );
+  return { nodeId: getPublicKey(secretKey), secretKey, child, report, kill: () => child.kill('SIGKILL') };
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const config = JSON.parse(process.argv[2] ?? '{}') as { url: string; plan: AttackPlan; localAddress?: string; secretKey: string };
+  const options: LinkOptions = config.localAddress ? { localAddress: config.localAddress } : {};
+  runAttack(config.url, Uint8Array.from(Buffer.from(config.secretKey, 'hex')), config.plan, options).then(
+    (report) => {
+      process.stdout.write(JSON.stringify(report) + '\n');
+      process.exit(0);
+    },
+    (err: unknown) => {
+      process.stderr.write(`malicious node failed: ${(err as Error).stack ?? String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
