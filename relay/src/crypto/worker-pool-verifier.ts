@@ -68,7 +68,18 @@ function startWorker(url: URL): Worker {
     return new Worker(url);
   }
   const bootstrap = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`;
-  return new Worker(bootstrap, { eval: true });
+  // The parent's own loader preloads (tsx, tap's ts-node and coverage hooks) would only slow worker startup down.
+  return new Worker(bootstrap, { eval: true, execArgv: withoutPreloads(process.execArgv) });
+}
+
+function withoutPreloads(args: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (/^(--import|--loader|--experimental-loader|--require|-r)$/.test(a)) i++;
+    else if (!/^--(import|loader|experimental-loader|require)=/.test(a)) out.push(a);
+  }
+  return out;
 }
 
 /**
