@@ -32,6 +32,24 @@ async function waitFor(what: string, probe: () => Promise<boolean>, timeoutMs: n
 
 const asRoot = process.getuid?.() === 0;
 
+/**
+ * Cleanups for instances a test never stopped (it failed or forgot): run synchronously when the test process
+ * exits, so no server keeps running and no temp dir stays behind.
+ */
+const atExit = new Set<() => void>();
+process.once('exit', () => {
+  for (const cleanup of atExit) cleanup();
+});
+
+function killQuietly(pid: number | null | undefined): void {
+  if (!pid) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
 /** PostgreSQL refuses to run as root: run its binaries as the postgres user then. */
 function pgCommand(bin: string, args: string[]): [string, string[]] {
   return asRoot ? ['runuser', ['-u', 'postgres', '--', join(PG_BIN, bin), ...args]] : [join(PG_BIN, bin), args];
@@ -149,8 +167,23 @@ export async function startPrivatePostgres(opts: PrivatePostgresOptions = {}): P
     rmSync(root, { recursive: true, force: true });
   };
 
+  const emergency = (): void => {
+    const pid = postmasterPid();
+    if (pid !== null && isAlive(pid)) {
+      const children = childPids(pid);
+      killQuietly(pid);
+      for (const c of children) killQuietly(c);
+    }
+    rmSync(root, { recursive: true, force: true });
+  };
+  atExit.add(emergency);
+  const stopAndForget = async (): Promise<void> => {
+    await stop();
+    atExit.delete(emergency);
+  };
+
   await start();
-  return { port, url, dataDir, stop, kill, start };
+  return { port, url, dataDir, stop: stopAndForget, kill, start };
 }
 
 export interface PrivateRedis {
@@ -215,6 +248,16 @@ export async function startPrivateRedis(): Promise<PrivateRedis> {
     rmSync(dir, { recursive: true, force: true });
   };
 
+  const emergency = (): void => {
+    killQuietly(child?.pid);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  atExit.add(emergency);
+  const stopAndForget = async (): Promise<void> => {
+    await stop();
+    atExit.delete(emergency);
+  };
+
   await start();
-  return { port, url: `redis://127.0.0.1:${port}/0`, stop, kill, start };
+  return { port, url: `redis://127.0.0.1:${port}/0`, stop: stopAndForget, kill, start };
 }
