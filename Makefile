@@ -38,3 +38,73 @@ bench-proxy: build
 
 clean:
 	$(NPX) tsc -b --clean
+
+# ==== Local cluster and chaos targets (cluster/**, docs/OPERATIONS.md) =========================================
+# make up [NODES=3]             private PostgreSQL + Redis, relays a..e each behind its own sidecar, a supervisor
+# make status | down [KEEP=1] | logs [NODE=a] [COMPONENT=sidecar] [LINES=50]
+# make chaos-partition [SHAPE=isolate|halves|bridge|majorities-ring|groups] [GROUPS=a,b/c] [TARGET=a] [ONE_WAY=1]
+# make chaos-db-outage | chaos-redis-outage | chaos-latency | chaos-flaky | chaos-byzantine [NODES_ONLY=a]
+# make chaos-crash [NODE=a] | chaos-reset | chaos-run PROFILE=partition [SHAPE=...] [HOLD=15s]
+CLUSTER_DIR ?= .cluster
+NODES ?= 2
+CLUSTER_TSC = ./node_modules/.bin/tsc -b cluster
+CLUSTER_CLI = node cluster/dist/cli/cluster.js --dir $(CLUSTER_DIR)
+CHAOS_CLI = node cluster/dist/cli/chaos.js --dir $(CLUSTER_DIR)
+# NODE also names the node binary above; a value of "node" means no node was chosen.
+CLUSTER_NODE = $(filter-out node,$(NODE))
+CHAOS_ONLY = $(if $(NODES_ONLY),--nodes $(NODES_ONLY))
+
+.PHONY: up down status logs chaos-partition chaos-db-outage chaos-redis-outage chaos-latency chaos-flaky chaos-byzantine chaos-crash chaos-reset chaos-run
+
+up: build
+	@$(CLUSTER_TSC)
+	@$(CLUSTER_CLI) up --nodes $(NODES)
+
+down:
+	@$(CLUSTER_TSC)
+	@$(CLUSTER_CLI) down $(if $(KEEP),--keep)
+
+status:
+	@$(CLUSTER_TSC)
+	@$(CLUSTER_CLI) status
+
+logs:
+	@$(CLUSTER_TSC)
+	@$(CLUSTER_CLI) logs $(CLUSTER_NODE) $(if $(COMPONENT),--component $(COMPONENT)) $(if $(LINES),--lines $(LINES))
+
+chaos-partition:
+	@$(CLUSTER_TSC)
+	@$(CHAOS_CLI) partition $(if $(SHAPE),--shape $(SHAPE)) $(if $(GROUPS),--groups $(GROUPS)) $(if $(TARGET),--node $(TARGET)) $(if $(ONE_WAY),--one-way) $(if $(DURATION),--duration $(DURATION))
+
+chaos-db-outage:
+	@$(CLUSTER_TSC)
+	@$(CHAOS_CLI) apply db-outage $(CHAOS_ONLY)
+
+chaos-redis-outage:
+	@$(CLUSTER_TSC)
+	@$(CHAOS_CLI) apply redis-outage $(CHAOS_ONLY)
+
+chaos-latency:
+	@$(CLUSTER_TSC)
+	@$(CHAOS_CLI) apply latency $(CHAOS_ONLY)
+
+chaos-flaky:
+	@$(CLUSTER_TSC)
+	@$(CHAOS_CLI) apply flaky-network $(CHAOS_ONLY)
+
+chaos-byzantine:
+	@$(CLUSTER_TSC)
+	@$(CHAOS_CLI) apply byzantine $(CHAOS_ONLY)
+
+chaos-crash:
+	@$(CLUSTER_TSC)
+	@$(CHAOS_CLI) crash $(or $(CLUSTER_NODE),a)
+
+chaos-reset:
+	@$(CLUSTER_TSC)
+	@$(CHAOS_CLI) reset
+
+chaos-run:
+	@$(CLUSTER_TSC)
+	@$(CHAOS_CLI) run $(or $(PROFILE),partition) $(if $(SHAPE),--shape $(SHAPE)) $(if $(GROUPS),--groups $(GROUPS)) $(if $(HOLD),--hold $(HOLD)) $(if $(NODES_ONLY),--nodes $(NODES_ONLY))
+# ==== end of local cluster and chaos targets ====================================================================

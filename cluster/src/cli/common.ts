@@ -6,15 +6,15 @@ export const DEFAULT_CLUSTER_DIR = process.env.CLUSTER_DIR ?? resolve(REPO_ROOT,
 
 export const say = (line: string) => process.stdout.write(line + '\n');
 
-/** Runs a command body; an error is printed as one readable line (stack with DEBUG=1) and exits 1. */
-export async function runCommand(body: () => Promise<number | void>): Promise<void> {
+/** Runs a command body; an error is printed as one readable line (stack with DEBUG=1) and exits errorCode. */
+export async function runCommand(body: () => Promise<number | void>, errorCode = 1): Promise<void> {
   try {
     const code = await body();
     process.exitCode = code ?? 0;
   } catch (err) {
     process.stderr.write(`error: ${(err as Error).message}\n`);
     if (process.env.DEBUG) process.stderr.write(`${(err as Error).stack}\n`);
-    process.exitCode = 1;
+    process.exitCode = errorCode;
   }
 }
 
