@@ -117,3 +117,15 @@ t.test('Redis down: every call fails fast with an error; recovers when Redis is 
   await c.markSeen([ev.event.id]);
   t.same([...(await c.seen([ev.event.id]))], [ev.event.id], 'works again');
 });
+
+t.test('a lowered bound trims more entries than Lua can unpack at once', async (t) => {
+  const big = new RedisEventCache({ ...config, cacheRecentEvents: 8500 }, logger);
+  t.teardown(() => big.close());
+  await big.waitReady();
+  const many = Array.from({ length: 8500 }, (_, i) => mk({ created_at: 3_000_000_000 + i }));
+  for (let i = 0; i < many.length; i += 2000) await big.remember(many.slice(i, i + 2000));
+  t.ok((await probe.zcard(`${ns.prefix}recent`)) >= 8500);
+  await cache.remember([mk({ created_at: 3_100_000_000 })]);
+  t.equal(await probe.zcard(`${ns.prefix}recent`), 50);
+  t.equal(await probe.hlen(`${ns.prefix}recent:raw`), 50);
+});

@@ -49,7 +49,10 @@ local excess = redis.call('ZCARD', KEYS[1]) - bound
 if excess > 0 then
   local gone = redis.call('ZRANGE', KEYS[1], 0, excess - 1)
   redis.call('ZREMRANGEBYRANK', KEYS[1], 0, excess - 1)
-  redis.call('HDEL', KEYS[2], unpack(gone))
+  -- unpack() is limited to a few thousand values; a lowered bound can leave far more to drop at once.
+  for i = 1, #gone, 1000 do
+    redis.call('HDEL', KEYS[2], unpack(gone, i, math.min(i + 999, #gone)))
+  end
 end
 return 1
 `;
