@@ -9,17 +9,22 @@ import { IngestPipeline } from './ingest/pipeline.js';
 import { RelayMetrics } from './metrics/registry.js';
 import { RedisEventCache } from './cache/redis-cache.js';
 import { relayInformation } from './server/nip11.js';
-import { storeReader, type EventReader } from './server/reader.js';
+import type { EventReader } from './server/reader.js';
 import { RelayServer } from './server/relay-server.js';
 import { SubscriptionRegistry } from './server/subscriptions.js';
 import { PgEventStore } from './storage/pg-event-store.js';
+import { StorageFaults } from './degraded/storage-faults.js';
 import type { EventCache, EventStore } from './storage/types.js';
 import { VERSION } from './version.js';
 import { OpenAccess, type AccessControl } from './security/access-control.js';
 import { attachReputation } from './reputation/attach.js';
+import { attachPeering } from './peers/attach.js';
+import type { PeerManager } from './peers/peer-manager.js';
 
 /** Health probes run this often; a failure is noticed within one interval (the runbook asks for < 1 s). */
 const PROBE_INTERVAL_MS = 500;
+/** A probe that has not answered in this long counts as failed (interval + timeout stays under 1 s). */
+const PROBE_TIMEOUT_MS = 400;
 
 export interface RelayStatus {
   mode: string;
@@ -49,10 +54,14 @@ export class Relay {
   readonly dbProbe: DependencyProbe;
   readonly cacheProbe: DependencyProbe;
   readonly log: Logger;
+  /** Degraded mode (journal, replay) and cache fallback: owns the store, cache and reader below. */
+  readonly storage: StorageFaults;
   reader: EventReader;
   /** Bans of peers and clients; replaced by the reputation layer's persistent ban list. */
   access: AccessControl = new OpenAccess();
   nodeId: string | null = null;
+  /** The relay network: peer links, gossip, anti-entropy (relay/src/peers, docs/PEERING.md). */
+  readonly peering: PeerManager;
   private readonly startedAt = Date.now();
   private readonly statusContributors: Array<() => Record<string, unknown>> = [];
   private readonly stopHooks: Array<() => Promise<void>> = [];
@@ -60,12 +69,15 @@ export class Relay {
 
   constructor(readonly config: RelayConfig, logger: Logger) {
     this.log = logger;
-    this.store = new PgEventStore(config, logger.child({ component: 'storage' }));
-    this.cache = new RedisEventCache(config, logger.child({ component: 'cache' }));
+    const pgStore = new PgEventStore(config, logger.child({ component: 'storage' }));
+    const redisCache = new RedisEventCache(config, logger.child({ component: 'cache' }));
     this.verifier = createVerifier(config.verifyWorkers);
-    this.reader = storeReader(this.store);
-    this.dbProbe = new DependencyProbe('database', () => this.store.ping(), PROBE_INTERVAL_MS, logger.child({ component: 'health' }));
-    this.cacheProbe = new DependencyProbe('cache', () => this.cache.ping(), PROBE_INTERVAL_MS, logger.child({ component: 'health' }));
+    this.dbProbe = new DependencyProbe('database', () => pgStore.ping(), PROBE_INTERVAL_MS, logger.child({ component: 'health' }), PROBE_TIMEOUT_MS);
+    this.cacheProbe = new DependencyProbe('cache', () => redisCache.ping(), PROBE_INTERVAL_MS, logger.child({ component: 'health' }), PROBE_TIMEOUT_MS);
+    this.storage = new StorageFaults({ config, pg: pgStore, redis: redisCache, dbProbe: this.dbProbe, cacheProbe: this.cacheProbe, metrics: this.metrics, logger });
+    this.store = this.storage.store;
+    this.cache = this.storage.cache;
+    this.reader = this.storage.reader;
     this.pipeline = new IngestPipeline({
       store: this.store,
       cache: this.cache,
@@ -89,7 +101,10 @@ export class Relay {
     });
     this.admin = new AdminServer({ host: config.adminHost, port: config.adminPort, token: config.adminToken, logger });
     registerCoreRoutes(this.admin, this);
+    this.storage.registerRoutes(this.admin, this.verifier);
+    this.addStatus(() => this.storage.status());
     this.access = attachReputation(this);
+    this.peering = attachPeering(this);
   }
 
   /** Adds fields to /admin/status (peers, journal, ...). */
@@ -104,8 +119,8 @@ export class Relay {
 
   status(): RelayStatus {
     const base: RelayStatus = {
-      mode: this.dbProbe.current === 'up' ? 'normal' : 'unavailable',
-      cache: this.cacheProbe.current === 'up' ? 'ok' : 'fallback-mode',
+      mode: this.storage.store.mode,
+      cache: this.storage.cache.mode,
       database: this.dbProbe.status(),
       redis: this.cacheProbe.status(),
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
@@ -148,6 +163,7 @@ export class Relay {
     this.cacheProbe.start();
     this.ports.relay = await this.server.listen();
     this.ports.admin = await this.admin.listen();
+    this.peering.start();
     this.log.info({ relayPort: this.ports.relay, adminPort: this.ports.admin, version: VERSION }, 'relay started');
   }
 

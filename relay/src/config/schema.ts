@@ -33,6 +33,10 @@ export interface RelayConfig {
   logLevel: string;
   /** Where the node key and the journal live. */
   dataDir: string;
+  /** Largest size of the degraded-mode journal (<dataDir>/journal/journal.log); past it events are refused. */
+  journalMaxBytes: number;
+  /** Journal events handed to PostgreSQL per replay step. */
+  replayBatchSize: number;
   /** Rate limit rules `scope:kinds:count/window` (see docs/BYZANTINE.md); empty: no rate limits. */
   rateLimits: string[];
   /** A reputation score (100 = clean) at or below this bans the subject automatically. */
@@ -47,6 +51,19 @@ export interface RelayConfig {
   banBaseSeconds: number;
   banEscalation: number;
   banMaxSeconds: number;
+  /** Peering (docs/PEERING.md): seed peer URLs, our public URL, discovery, heartbeats, queues, anti-entropy. */
+  peers: string[];
+  publicUrl: string | undefined;
+  peerDiscovery: boolean;
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+  peerQueueSize: number;
+  peerMaxHops: number;
+  syncIntervalMs: number;
+  syncWindowSeconds: number;
+  negentropyMaxRecords: number;
 }
 
 /** Every limit here is advertised in NIP-11 and enforced. */
@@ -105,6 +122,8 @@ export const DEFAULT_CONFIG: RelayConfig = {
   },
   logLevel: 'info',
   dataDir: './data/relay',
+  journalMaxBytes: 256 * 1024 * 1024,
+  replayBatchSize: 2000,
   rateLimits: ['connection:*:2000/10s', 'ip:*:10000/10s', 'pubkey:*:2000/10s', 'peer:*:20000/10s'],
   reputationBanThreshold: 0,
   reputationRecoveryPerMinute: 10,
@@ -113,4 +132,16 @@ export const DEFAULT_CONFIG: RelayConfig = {
   banBaseSeconds: 600,
   banEscalation: 4,
   banMaxSeconds: 604800,
+  peers: [],
+  publicUrl: undefined,
+  peerDiscovery: true,
+  heartbeatIntervalMs: 5000,
+  heartbeatTimeoutMs: 30000,
+  reconnectMinMs: 1000,
+  reconnectMaxMs: 16000,
+  peerQueueSize: 10000,
+  peerMaxHops: 8,
+  syncIntervalMs: 60000,
+  syncWindowSeconds: 0,
+  negentropyMaxRecords: 1000000,
 };

@@ -21,13 +21,27 @@ export class DependencyProbe {
   private timer: NodeJS.Timeout | undefined;
   private probing = false;
   private readonly listeners: Array<(state: DependencyState, previous: DependencyState) => void> = [];
+  private down = deferred();
+  private readonly timeoutMs: number;
 
+  /**
+   * `timeoutMs` bounds one probe (default: the interval): a dependency that stops answering without closing the
+   * socket (a network partition) must count as down within interval + timeout, not after a client-side timeout.
+   */
   constructor(
     readonly name: string,
     private readonly probe: () => Promise<void>,
     private readonly intervalMs: number,
     private readonly log: Logger,
-  ) {}
+    timeoutMs?: number,
+  ) {
+    this.timeoutMs = timeoutMs ?? intervalMs;
+  }
+
+  /** Resolves when the dependency is (or next goes) down: the data path races slow calls against it. */
+  whenDown(): Promise<void> {
+    return this.state === 'down' ? Promise.resolve() : this.down.promise;
+  }
 
   onChange(listener: (state: DependencyState, previous: DependencyState) => void): void {
     this.listeners.push(listener);
@@ -59,13 +73,21 @@ export class DependencyProbe {
   async check(): Promise<DependencyState> {
     if (this.probing) return this.state;
     this.probing = true;
+    let timer: NodeJS.Timeout | undefined;
+    const attempt = this.probe();
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${this.name} probe timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+    });
     try {
-      await this.probe();
+      await Promise.race([attempt, deadline]);
       this.set('up');
     } catch (err) {
+      // A probe that lost the race may still settle; observe it so a late rejection is not unhandled.
+      attempt.catch((late: unknown) => this.log.debug({ err: late, dependency: this.name }, 'late probe failure'));
       this.lastError = (err as Error).message;
       this.set('down');
     } finally {
+      clearTimeout(timer);
       this.probing = false;
     }
     return this.state;
@@ -85,7 +107,16 @@ export class DependencyProbe {
     if (state === 'down') {
       this.failures++;
       this.log.error({ dependency: this.name, error: this.lastError }, `${this.name} unavailable`);
+      this.down.resolve();
+    } else {
+      this.down = deferred();
     }
     for (const listener of this.listeners) listener(state, previous);
   }
+}
+
+function deferred(): { promise: Promise<void>; resolve(): void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
 }

@@ -1,0 +1,413 @@
+import { appendFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Counter } from 'prom-client';
+import type { Logger } from 'pino';
+import type { RedisWriteBuffer } from '../cache/redis-write-buffer.js';
+import type { StorageFaultMetrics } from '../degraded/metrics.js';
+import { mergeForFilters } from '../degraded/merge.js';
+import { ModeClock } from '../degraded/mode-clock.js';
+import type { DependencyProbe } from '../health/dependency-probe.js';
+import type { Filter } from '../nostr/filter.js';
+import type { Journal } from './journal.js';
+import type { PgEventStore } from './pg-event-store.js';
+import { type EventStore, type IdState, type SaveOutcome, type StoredEvent, StorageError } from './types.js';
+
+export type StorageMode = 'normal' | 'degraded';
+
+/** StorageError codes that mean PostgreSQL itself is unreachable or refusing work: flip the probe at once. */
+const OUTAGE_CODES = new Set(['connection', 'admin-shutdown', 'unavailable', 'timeout']);
+
+export interface ResilientStoreOptions {
+  pg: PgEventStore;
+  journal: Journal;
+  /** Second copy of degraded writes in Redis (null: journal only). */
+  buffer: RedisWriteBuffer | null;
+  /** Whether Redis is usable right now, and a promise that settles when it goes down. */
+  cacheUp: () => boolean;
+  cacheWhenDown: () => Promise<void>;
+  /** Resolves true once Redis is connected (false if it is not within a short wait): the start-up buffer check needs it. */
+  cacheReady: () => Promise<boolean>;
+  dbProbe: DependencyProbe;
+  metrics: StorageFaultMetrics;
+  /** The relay's `relay_db_errors_total`. */
+  dbErrors: Counter;
+  logger: Logger;
+  /** Events handed to PostgreSQL per replay step. */
+  replayBatchSize: number;
+  /** How long a duplicate lookup may wait for PostgreSQL before the pipeline goes on without it. */
+  lookupTimeoutMs: number;
+  /** How long a degraded save waits for the Redis copy before acknowledging on the journal alone. */
+  bufferTimeoutMs: number;
+  /** Where refused-at-replay events are recorded (JSON lines). */
+  dataDir: string;
+}
+
+interface ReplayCounts {
+  stored: number;
+  duplicate: number;
+  refused: number;
+}
+
+const DOWN = Symbol('down');
+
+function raceWith<T>(work: Promise<T>, stop: Promise<unknown>, timeoutMs?: number): Promise<T | typeof DOWN> {
+  let timer: NodeJS.Timeout | undefined;
+  const racers: Array<Promise<T | typeof DOWN>> = [work, stop.then(() => DOWN)];
+  if (timeoutMs !== undefined) racers.push(new Promise((r) => (timer = setTimeout(() => r(DOWN), timeoutMs))));
+  return Promise.race(racers).finally(() => clearTimeout(timer));
+}
+
+/**
+ * The EventStore the relay uses: PostgreSQL while it is healthy, the local journal (plus the Redis write buffer)
+ * while it is not. Normal mode writes straight to PostgreSQL; a save that fails with an infrastructure error, or is
+ * still waiting when the probe declares PostgreSQL down, is journaled instead and still answered `stored` once
+ * fsync'd. Degraded mode (PostgreSQL down, or journal not yet replayed) journals every save, so queued events are
+ * never overtaken. When the probe sees PostgreSQL again, the journal is replayed in order through the normal save
+ * path (kind rules, ON CONFLICT DO NOTHING), and the mode flips back once it is empty.
+ */
+export class ResilientStore implements EventStore {
+  readonly clock = new ModeClock<StorageMode>('normal', ['normal', 'degraded']);
+  readonly lastReplay: { events: number; stored: number; duplicate: number; refused: number; ms: number; at: string } = {
+    events: 0, stored: 0, duplicate: 0, refused: 0, ms: 0, at: '',
+  };
+  replayedTotal = 0;
+  refusedTotal = 0;
+  private migrated = false;
+  private draining: Promise<void> | null = null;
+  private kickAgain = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private backoffMs = 250;
+  private outageStarted = 0;
+  private closed = false;
+  private readonly log: Logger;
+
+  constructor(private readonly o: ResilientStoreOptions) {
+    this.log = o.logger;
+    o.dbProbe.onChange((state) => {
+      if (state === 'down') this.enterDegraded('database unavailable');
+      else this.kick();
+    });
+  }
+
+  get mode(): StorageMode {
+    return this.clock.current;
+  }
+
+  get replaying(): boolean {
+    return this.draining !== null;
+  }
+
+  /** Opens the journal (recovering what a previous run left) and migrates; PostgreSQL being down is not fatal. */
+  async migrate(): Promise<void> {
+    const report = await this.o.journal.open();
+    if (report.records > 0) this.enterDegraded('journal from a previous run');
+    try {
+      await this.o.pg.migrate();
+      this.migrated = true;
+    } catch (err) {
+      if (!(err instanceof StorageError)) throw err;
+      this.noteDbError(err);
+      this.o.dbProbe.reportFailure(err);
+      this.log.error({ err, code: err.code }, 'PostgreSQL unavailable at start-up; starting in degraded mode (migrations run on recovery)');
+      this.enterDegraded('database unavailable at start-up');
+    }
+    if (this.mode === 'normal' && (await this.o.cacheReady()) && (await this.bufferLength()) > 0) this.enterDegraded('Redis write buffer holds events from a previous run');
+    this.kick();
+  }
+
+  // ---------------------------------------------------------------- writes
+
+  async save(item: StoredEvent): Promise<SaveOutcome> {
+    if (this.closed) throw new StorageError('store is closed', 'closed');
+    if (this.mode === 'normal') {
+      const attempt = this.o.pg.save(item);
+      try {
+        const result = await raceWith(attempt, this.o.dbProbe.whenDown());
+        if (result !== DOWN) return result;
+        // The write may still commit later; replay then finds it stored (duplicate), never twice.
+        attempt.catch((err: unknown) => this.log.debug({ err, id: item.event.id }, 'diverted save failed late'));
+        this.o.metrics.savesDiverted.inc({ code: 'outage' });
+      } catch (err) {
+        if (!(err instanceof StorageError) || err.code === 'closed') throw err;
+        this.noteDbError(err);
+        this.o.metrics.savesDiverted.inc({ code: err.code });
+        this.enterDegraded(`save failed (${err.code})`);
+      }
+    }
+    return this.saveToJournal(item);
+  }
+
+  private async saveToJournal(item: StoredEvent): Promise<SaveOutcome> {
+    const { journal, buffer } = this.o;
+    if (journal.has(item.event.id)) return { status: 'duplicate' };
+    this.enterDegraded('events queued for replay');
+    // Rejects with journal-full / disk-full: the pipeline then answers OK false, never a false OK true.
+    await journal.append(item);
+    this.o.metrics.journaled.inc();
+    if (buffer && this.o.cacheUp()) {
+      const push = buffer.push(item);
+      try {
+        const res = await raceWith(push, this.o.cacheWhenDown(), this.o.bufferTimeoutMs);
+        if (res === DOWN) {
+          push.catch(() => undefined);
+          this.o.metrics.bufferErrors.inc();
+        }
+      } catch (err) {
+        this.o.metrics.bufferErrors.inc();
+        this.log.debug({ err }, 'write buffer push failed (the journal holds the event)');
+      }
+    }
+    this.kick();
+    return { status: 'stored' };
+  }
+
+  private noteDbError(err: StorageError): void {
+    this.o.dbErrors.inc({ code: err.code });
+    if (OUTAGE_CODES.has(err.code)) this.o.dbProbe.reportFailure(err);
+  }
+
+  private enterDegraded(reason: string): void {
+    if (this.clock.current === 'degraded') return;
+    this.clock.set('degraded');
+    this.outageStarted = Date.now();
+    this.log.warn({ reason }, 'entering degraded mode: events are journaled until PostgreSQL is back');
+  }
+
+  // ---------------------------------------------------------------- replay
+
+  /** Starts a replay if there is something to replay and PostgreSQL is up. */
+  kick(): void {
+    if (this.draining) {
+      // Something was queued after the running replay looked: look again when it ends.
+      this.kickAgain = true;
+      return;
+    }
+    if (this.closed || this.mode === 'normal' || this.o.dbProbe.current !== 'up') return;
+    clearTimeout(this.retryTimer);
+    this.draining = this.drain()
+      .catch((err: unknown) => {
+        this.log.error({ err }, 'replay stopped by an unexpected error; retrying');
+        this.retryLater();
+      })
+      .finally(() => {
+        this.draining = null;
+        if (this.kickAgain) {
+          this.kickAgain = false;
+          this.kick();
+        }
+      });
+  }
+
+  private retryLater(): void {
+    if (this.closed) return;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => this.kick(), this.backoffMs);
+    this.retryTimer.unref();
+    this.backoffMs = Math.min(this.backoffMs * 2, 5000);
+  }
+
+  private async drain(): Promise<void> {
+    const started = performance.now();
+    const counts: ReplayCounts = { stored: 0, duplicate: 0, refused: 0 };
+    const { journal, pg } = this.o;
+    if (!this.migrated) {
+      try {
+        await pg.migrate();
+        this.migrated = true;
+        this.log.info('migrations applied after PostgreSQL came back');
+      } catch (err) {
+        if (!(err instanceof StorageError)) throw err;
+        this.noteDbError(err);
+        this.log.warn({ err, code: err.code }, 'migrations still failing; will retry');
+        this.retryLater();
+        return;
+      }
+    }
+    const initial = journal.pendingCount;
+    if (initial > 0) this.log.info({ events: initial }, 'replaying the journal into PostgreSQL');
+    while (!this.closed) {
+      if (this.o.dbProbe.current !== 'up') return; // the probe's recovery starts the next replay
+      const batch = journal.nextBatch(this.o.replayBatchSize);
+      if (batch.length === 0) {
+        if (journal.busy) {
+          await journal.settle();
+          continue;
+        }
+        try {
+          await this.replayBuffer(counts);
+        } catch (err) {
+          if (!(err instanceof StorageError)) throw err;
+          this.noteDbError(err);
+          this.log.warn({ err, code: err.code }, 'replay of the Redis write buffer failed; will retry');
+          this.retryLater();
+          return;
+        }
+        if (!journal.drained) continue;
+        this.finishReplay(counts, started);
+        try {
+          await journal.truncateIfDrained();
+        } catch (err) {
+          // The replayed records stay on disk and are replayed again (idempotently) after a restart.
+          this.o.metrics.journalErrors.inc({ code: 'journal-io' });
+          this.log.error({ err, path: journal.path }, 'journal: could not truncate after replay');
+        }
+        return;
+      }
+      let outcomes: SaveOutcome[];
+      try {
+        outcomes = await this.replayItems(batch);
+      } catch (err) {
+        if (!(err instanceof StorageError)) throw err;
+        this.noteDbError(err);
+        this.log.warn({ err, code: err.code, pending: journal.pendingCount }, 'replay batch failed; will retry');
+        this.retryLater();
+        return;
+      }
+      this.tally(batch, outcomes, counts);
+      journal.markReplayed(batch.length);
+    }
+  }
+
+  private replayItems(items: Array<{ event: StoredEvent['event']; raw: string }>): Promise<SaveOutcome[]> {
+    // Concurrent saves join the store's group-commit batches in this order (its queue is FIFO).
+    return Promise.all(items.map((e) => this.o.pg.save({ event: e.event, raw: e.raw })));
+  }
+
+  private tally(items: Array<{ event: StoredEvent['event'] }>, outcomes: SaveOutcome[], counts: ReplayCounts): void {
+    const refusedLines: string[] = [];
+    outcomes.forEach((outcome, i) => {
+      const ev = items[i]!.event;
+      if (outcome.status === 'rejected') {
+        counts.refused++;
+        this.refusedTotal++;
+        this.o.metrics.replayRefused.inc();
+        this.log.warn({ id: ev.id, kind: ev.kind, reason: outcome.reason }, 'replay: event accepted while degraded was refused by a kind rule');
+        refusedLines.push(JSON.stringify({ id: ev.id, kind: ev.kind, reason: outcome.reason, at: new Date().toISOString() }) + '\n');
+      } else {
+        counts[outcome.status]++;
+      }
+      this.o.metrics.replayed.inc({ outcome: outcome.status === 'rejected' ? 'refused' : outcome.status });
+    });
+    this.replayedTotal += outcomes.length;
+    this.backoffMs = 250;
+    if (refusedLines.length > 0) {
+      appendFile(join(this.o.dataDir, 'replay-refused.jsonl'), refusedLines.join('')).catch((err: unknown) =>
+        this.log.error({ err }, 'could not record events refused at replay'),
+      );
+    }
+  }
+
+  /** Events in the Redis write buffer that the journal does not hold (its disk was lost, say), then trims the buffer. */
+  private async replayBuffer(counts: ReplayCounts): Promise<void> {
+    const { buffer, journal } = this.o;
+    if (!buffer || !this.o.cacheUp()) return;
+    try {
+      const { items, count } = await buffer.readAll();
+      const seen = new Set<string>();
+      const missing = items.filter((i) => !journal.has(i.event.id) && !seen.has(i.event.id) && seen.add(i.event.id));
+      if (missing.length > 0) {
+        this.log.warn({ events: missing.length }, 'replaying events found only in the Redis write buffer');
+        this.tally(missing, await this.replayItems(missing), counts);
+      }
+      await buffer.trim(count);
+    } catch (err) {
+      if (err instanceof StorageError) throw err;
+      this.o.metrics.bufferErrors.inc();
+      this.log.warn({ err }, 'Redis write buffer not drained; it is kept for the next replay');
+    }
+  }
+
+  private finishReplay(counts: ReplayCounts, started: number): void {
+    const ms = Math.round(performance.now() - started);
+    const events = counts.stored + counts.duplicate + counts.refused;
+    Object.assign(this.lastReplay, { events, ...counts, ms, at: new Date().toISOString() });
+    const outageMs = Date.now() - this.outageStarted;
+    this.clock.set('normal');
+    this.log.info({ replayed: events, ...counts, replayMs: ms, outageMs }, 'database recovered');
+  }
+
+  private async bufferLength(): Promise<number> {
+    if (!this.o.buffer || !this.o.cacheUp()) return 0;
+    try {
+      const n = await raceWith(this.o.buffer.length(), this.o.cacheWhenDown(), this.o.bufferTimeoutMs);
+      return n === DOWN ? 0 : n;
+    } catch (err) {
+      this.log.warn({ err }, 'could not read the Redis write buffer length');
+      return 0;
+    }
+  }
+
+  // ---------------------------------------------------------------- reads
+
+  /** Journal first (it may hold what PostgreSQL does not), then PostgreSQL unless it is known to be down. */
+  async lookup(ids: string[]): Promise<Map<string, IdState>> {
+    const out = new Map<string, IdState>();
+    const rest = ids.filter((id) => {
+      if (!this.o.journal.has(id)) return true;
+      out.set(id, 'stored');
+      return false;
+    });
+    if (rest.length === 0) return out;
+    // Degraded dedup: Redis marks (asked by the pipeline first) and the journal; a resubmission of something only
+    // PostgreSQL knows is journaled again and found to be a duplicate at replay.
+    if (this.o.dbProbe.current === 'down' || !this.migrated) return out;
+    const attempt = this.o.pg.lookup(rest);
+    let found: Map<string, IdState> | typeof DOWN;
+    try {
+      found = await raceWith(attempt, this.o.dbProbe.whenDown(), this.o.lookupTimeoutMs);
+    } catch (err) {
+      if (err instanceof StorageError) this.noteDbError(err);
+      throw err;
+    }
+    if (found === DOWN) {
+      attempt.catch((err: unknown) => this.log.debug({ err }, 'abandoned lookup failed'));
+      throw new StorageError(`id lookup took longer than ${this.o.lookupTimeoutMs} ms`, 'lookup-timeout');
+    }
+    for (const [id, state] of found) out.set(id, state);
+    return out;
+  }
+
+  /** Events of the journal that match (what PostgreSQL does not have yet). */
+  journalMatches(filters: Filter[]): StoredEvent[] {
+    if (this.o.journal.pendingCount === 0) return [];
+    return mergeForFilters(filters, [this.o.journal.pending().map((e) => ({ event: e.event, raw: e.raw }))]);
+  }
+
+  /** Whether PostgreSQL can be asked at all right now. */
+  get databaseReachable(): boolean {
+    return this.migrated && this.o.dbProbe.current === 'up';
+  }
+
+  /** PostgreSQL's answer, merged with the journal's while replay is pending. Throws StorageError when PostgreSQL is down. */
+  async query(filters: Filter[], signal?: AbortSignal): Promise<StoredEvent[]> {
+    if (!this.databaseReachable) throw new StorageError('PostgreSQL is unavailable (degraded mode)', 'unavailable');
+    let stored: StoredEvent[];
+    try {
+      stored = await this.o.pg.query(filters, signal);
+    } catch (err) {
+      if (err instanceof StorageError && err.code !== 'aborted') this.noteDbError(err);
+      throw err;
+    }
+    if (this.mode === 'normal') return stored;
+    return mergeForFilters(filters, [this.journalMatches(filters), stored]);
+  }
+
+  count(): Promise<number> {
+    return this.o.pg.count();
+  }
+
+  ping(): Promise<void> {
+    return this.o.pg.ping();
+  }
+
+  /** Waits for a running replay, then closes PostgreSQL and the journal (what is left in it is replayed at the next start). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    await this.draining;
+    await this.o.journal.settle();
+    await this.o.pg.close();
+    await this.o.journal.close();
+  }
+}
