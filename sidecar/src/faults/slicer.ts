@@ -24,7 +24,9 @@ registerFault({
           const size = Math.max(1, Math.round(avg + (ctx.rng.next() * 2 - 1) * variation));
           const piece = c.data.subarray(off, off + size);
           off += size;
-          q.push({ data: piece, binary: c.binary }, Math.max(TimedQueue.now(), q.tail) + (q.size > 0 ? gapMs : 0));
+          // Each piece leaves at least `delay` after the previous one.
+          const now = TimedQueue.now();
+          q.push({ data: piece, binary: c.binary }, q.tail > 0 ? Math.max(now, q.tail + gapMs) : now);
         }
       },
       end() {

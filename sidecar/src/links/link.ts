@@ -49,6 +49,8 @@ export interface ActiveFault {
   duration?: number;
   source: string;
   addedAt: number;
+  /** Order of addition, to tell faults added after a connection was accepted. */
+  epoch: number;
   expiresAt?: number;
   timer?: NodeJS.Timeout;
   fired: number;
@@ -74,6 +76,7 @@ export abstract class Link implements ConnectionOwner {
   upstreamAddr: HostPort;
   enabled: boolean;
   private acceptSeq = 0;
+  private faultEpoch = 0;
   private connSeq = 0;
   private readonly blackholed = new Set<net.Socket>();
 
@@ -102,10 +105,12 @@ export abstract class Link implements ConnectionOwner {
   }
 
   async stop(): Promise<void> {
-    await this.closeListener();
+    // server.close() waits for open sockets, so they are destroyed before waiting on it.
+    const closing = this.closeListener();
     for (const c of [...this.conns]) c.close('link stopped');
     for (const s of this.blackholed) s.destroy();
     this.blackholed.clear();
+    await closing;
   }
 
   /** Partial update (Toxiproxy PATCH): a new listen or upstream restarts the listener; enabled=false closes it and every connection. */
@@ -228,6 +233,7 @@ export abstract class Link implements ConnectionOwner {
       attributes: resolveAttributes(def, input.attributes, this.protocol),
       source: input.source ?? 'api',
       addedAt: Date.now(),
+      epoch: ++this.faultEpoch,
       fired: 0,
       blackholed: new Set(),
     };
@@ -292,9 +298,14 @@ export abstract class Link implements ConnectionOwner {
     return ++this.connSeq;
   }
 
-  protected track(conn: Connection): void {
+  /** Marks the moment a client was accepted; faults added after it treat the connection as existing. */
+  protected acceptEpoch(): number {
+    return this.faultEpoch;
+  }
+
+  protected track(conn: Connection, acceptedAt: number): void {
     this.conns.add(conn);
-    for (const f of this.faults.values()) this.applyToConnection(f, conn, false);
+    for (const f of this.faults.values()) this.applyToConnection(f, conn, f.epoch > acceptedAt);
   }
 
   /**

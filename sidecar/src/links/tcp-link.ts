@@ -52,6 +52,7 @@ export class TcpLink extends Link {
   private onClient(client: net.Socket): void {
     if (this.interceptAccept(client)) return;
     const id = this.nextConnId();
+    const acceptedAt = this.acceptEpoch();
     client.pause();
     const earlyError = (err: Error) => this.log.debug({ conn: id, err: err.message }, 'client error before upstream connected');
     client.on('error', earlyError);
@@ -81,7 +82,7 @@ export class TcpLink extends Link {
       upstream.on('error', (err) => conn.onError('upstream', err));
       client.on('close', () => conn.onClose('client'));
       upstream.on('close', () => conn.onClose('upstream'));
-      this.track(conn);
+      this.track(conn, acceptedAt);
       client.resume();
     });
   }

@@ -152,6 +152,7 @@ export class WsLink extends Link {
 
   private onUpgrade(req: http.IncomingMessage, socket: net.Socket, head: Buffer): void {
     const id = this.nextConnId();
+    const acceptedAt = this.acceptEpoch();
     socket.on('error', (err) => this.log.debug({ conn: id, err: err.message }, 'client socket error'));
     const protocols = (req.headers['sec-websocket-protocol'] ?? '')
       .split(',')
@@ -215,7 +216,7 @@ export class WsLink extends Link {
           conn.onClose('upstream');
         });
         client.on('error', (err) => conn.onError('client', err));
-        this.track(conn);
+        this.track(conn, acceptedAt);
         for (const [d, isBinary] of early) conn.down.push({ data: toBuffer(d), binary: isBinary });
         early.length = 0;
       });
