@@ -2,7 +2,7 @@
  * The cluster's private PostgreSQL: its own data folder and port (never the system's 5432), started from the
  * installed binaries, with a `nostream` role and one database per node.
  */
-import { chownSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import pg from 'pg';
 import { asPostgres, run, waitFor } from './exec.js';
@@ -44,6 +44,12 @@ export async function postgresReady(port: number): Promise<boolean> {
 /** initdb on first use, start, and make sure the role and the databases exist. Idempotent. */
 export async function startPostgres(o: PostgresOptions): Promise<void> {
   mkdirSync(dirname(o.logFile), { recursive: true });
+  mkdirSync(dirname(o.dataDir), { recursive: true });
+  if (process.getuid?.() === 0) {
+    // The postgres user must be able to reach its data folder inside ours (mkdtemp makes folders 0700).
+    const parent = dirname(o.dataDir);
+    chmodSync(parent, statSync(parent).mode | 0o011);
+  }
   if (!existsSync(`${o.dataDir}/PG_VERSION`)) {
     mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
     chownToPostgres(o.dataDir);
