@@ -192,12 +192,29 @@ export async function wsOpen(port: number, protocols: string[] = []): Promise<We
   return ws;
 }
 
-/** Collect ws messages for `ms`. */
-export function collect(ws: WebSocket, ms: number): Promise<string[]> {
+/** Collect ws messages until none came for `quietMs` (at least `minMs`, at most 5 s). */
+export function collect(ws: WebSocket, quietMs: number, minMs = 0): Promise<string[]> {
   const got: string[] = [];
-  const on = (d: Buffer) => got.push(d.toString());
+  // Clocks start at the first tick, so synchronous work after collect() (signing events) doesn't eat the window.
+  let t0 = 0;
+  let last = 0;
+  const on = (d: Buffer) => {
+    got.push(d.toString());
+    last = Date.now();
+  };
   ws.on('message', on);
-  return new Promise((r) => setTimeout(() => { ws.off('message', on); r(got); }, ms));
+  return new Promise((r) => {
+    const iv = setInterval(() => {
+      const now = Date.now();
+      if (t0 === 0) t0 = now;
+      if (last === 0) last = now;
+      if ((now - last >= quietMs && now - t0 >= Math.max(minMs, quietMs)) || now - t0 > 5000) {
+        clearInterval(iv);
+        ws.off('message', on);
+        r(got);
+      }
+    }, 10);
+  });
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
