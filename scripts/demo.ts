@@ -6,10 +6,10 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import WebSocket from 'ws';
-import { Relay as NostrRelay } from 'nostr-tools/relay';
+import { Relay as NostrRelay, useWebSocketImplementation } from 'nostr-tools/relay';
 import { finalizeEvent, generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 
-(globalThis as { WebSocket?: unknown }).WebSocket ??= WebSocket;
+useWebSocketImplementation(WebSocket);
 
 const root = resolve(import.meta.dirname, '..');
 const adminUrl = process.env.DEMO_PG_ADMIN_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';

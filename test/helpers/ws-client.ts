@@ -2,6 +2,11 @@ import WebSocket from 'ws';
 import { finalizeEvent, generateSecretKey } from 'nostr-tools/pure';
 
 export type Frame = unknown[];
+export interface QueryResult {
+  events: Array<Record<string, unknown>>;
+  closed?: string;
+  eose: boolean;
+}
 
 /** A raw NIP-01 client over `ws`, for precise protocol tests (malformed frames, ordering, limits). */
 export class RawClient {
@@ -62,15 +67,26 @@ export class RawClient {
     return { ok: frame[2] as boolean, message: frame[3] as string };
   }
 
-  /** Sends a REQ and collects stored events until EOSE; resolves `closed` instead if the relay refuses it. */
-  async query(subId: string, ...filters: unknown[]): Promise<{ events: Array<Record<string, unknown>>; closed?: string; eose: boolean }> {
+  /** Sends a REQ, collects stored events until EOSE and CLOSEs it; resolves `closed` instead if the relay refuses it. */
+  query(subId: string, ...filters: unknown[]): Promise<QueryResult> {
+    return this.collect(subId, filters, true);
+  }
+
+  /** Like `query`, but leaves the subscription open for live events. */
+  subscribe(subId: string, ...filters: unknown[]): Promise<QueryResult> {
+    return this.collect(subId, filters, false);
+  }
+
+  private async collect(subId: string, filters: unknown[], closeAfterEose: boolean): Promise<QueryResult> {
     const events: Array<Record<string, unknown>> = [];
     this.send(['REQ', subId, ...filters]);
     for (;;) {
       const frame = await this.next((f) => f[1] === subId && (f[0] === 'EVENT' || f[0] === 'EOSE' || f[0] === 'CLOSED'), 15_000, `answer to REQ ${subId}`);
       if (frame[0] === 'EVENT') events.push(frame[2] as Record<string, unknown>);
-      else if (frame[0] === 'EOSE') return { events, eose: true };
-      else return { events, closed: frame[2] as string, eose: false };
+      else if (frame[0] === 'EOSE') {
+        if (closeAfterEose) this.send(['CLOSE', subId]);
+        return { events, eose: true };
+      } else return { events, closed: frame[2] as string, eose: false };
     }
   }
 
@@ -89,7 +105,8 @@ export function signed(
   template: { kind?: number; content?: string; tags?: string[][]; created_at?: number } = {},
   secretKey: Uint8Array = defaultKey,
 ) {
-  return finalizeEvent(
+  // A plain copy: nostr-tools marks its events with a `verified` symbol that deep comparisons would see.
+  return plain(finalizeEvent(
     {
       kind: template.kind ?? 1,
       content: template.content ?? `hello ${Math.random()}`,
@@ -97,5 +114,9 @@ export function signed(
       created_at: template.created_at ?? Math.floor(Date.now() / 1000),
     },
     secretKey,
-  );
+  ));
+}
+
+function plain<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
 }

@@ -183,6 +183,9 @@ export class RedisEventCache implements EventCache {
       }
     }
     const doomed = new Set<string>();
+    // Forgetting a dedup mark is always safe (the next check asks PostgreSQL), so drop the marks of every
+    // e-tagged id: a deleted event's re-submission must be refused, not answered "duplicate".
+    if (eTargets.size > 0) await this.execPipeline(this.redis.pipeline().del(...[...eTargets.keys()].map((id) => this.seenKey(id))), 'dropping dedup marks failed');
     try {
       const aIds = aTargets.length > 0 ? await this.redis.hmget(this.kAddr, ...aTargets.map((a) => a.address)) : [];
       aIds.forEach((id, i) => {

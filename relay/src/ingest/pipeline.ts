@@ -192,7 +192,11 @@ export class IngestPipeline {
 
   private rememberInCache(item: StoredEvent): void {
     const { cache, metrics } = this.deps;
-    Promise.all([cache.markSeen([item.event.id]), cache.remember([item])]).catch((err: unknown) => {
+    // Replaceable and addressable events may be superseded later without the pipeline seeing which id
+    // went, so they get no dedup mark: their duplicate check always asks PostgreSQL.
+    const cls = kindClass(item.event.kind);
+    const mark = cls === 'replaceable' || cls === 'addressable' ? Promise.resolve() : cache.markSeen([item.event.id]);
+    Promise.all([mark, cache.remember([item])]).catch((err: unknown) => {
       metrics.cacheErrors.inc({ op: 'remember' });
       this.log.debug({ err }, 'cache update failed (the event is stored in PostgreSQL)');
     });

@@ -126,7 +126,9 @@ export class ClientConnection implements Subscriber {
     const idForOk = typeof id === 'string' ? id.slice(0, 64) : '';
     this.inflight++;
     if (this.inflight >= this.deps.limits.maxInflightPerConnection && !this.socket.isPaused) this.socket.pause();
-    void this.deps.pipeline.submit(event, this.source, this).then((result) => {
+    // A client sees its own events on its own subscriptions; a peer must not get its events echoed back.
+    const except = this.source.kind === 'peer' ? this : undefined;
+    void this.deps.pipeline.submit(event, this.source, except).then((result) => {
       this.inflight--;
       if (this.socket.isPaused && this.inflight < this.deps.limits.maxInflightPerConnection / 2) this.socket.resume();
       this.send(okFrame(idForOk, result.ok, result.message));
