@@ -41,8 +41,15 @@ export function writeRelayConfig(layout: ClusterLayout, node: NodeLayout, known:
     data_dir: p.relayData(node.name),
     log_level: 'info',
     peers: ends.peers,
-    heartbeat_timeout_seconds: layout.heartbeatTimeoutSeconds,
-    node_name: `relay-${node.name}`,
+    // Peers learned from gossip would be dialled directly, around the sidecar, and escape its faults.
+    peer_discovery: false,
+    heartbeat_interval_ms: 1000,
+    heartbeat_timeout_ms: layout.heartbeatTimeoutSeconds * 1000,
+    // Reconnect backoff capped at 2 s so a healed link is back well within the runbook's 30 s.
+    reconnect_min_ms: 200,
+    reconnect_max_ms: 2000,
+    // Anti-entropy every 10 s (60 s by default) so that events dropped by a faulty link are repaired within the sync target.
+    sync_interval_ms: 10_000,
   };
   const config: Record<string, unknown> = {};
   const env: Record<string, string> = {};

@@ -10,6 +10,7 @@ export type Shape = (typeof SHAPES)[number];
 
 export interface PartitionPlan {
   shape: Shape;
+  existing: 'freeze' | 'reset';
   description: string;
   /** Ordered pairs [from, to]: `from` cannot reach `to` over its peer link. */
   blocked: Array<[string, string]>;
@@ -24,6 +25,8 @@ export interface ShapeOptions {
   groups?: string[][];
   /** Only the first group loses its outbound links (a one-way partition). */
   oneWay?: boolean;
+  /** What open peer connections get: held until the heal (freeze, like a silent network) or reset (like a REJECT). */
+  existing?: 'freeze' | 'reset';
 }
 
 function across(groups: string[][], oneWay: boolean): Array<[string, string]> {
@@ -44,6 +47,10 @@ export function parseGroups(text: string): string[][] {
 }
 
 export function planPartition(shape: Shape, nodes: string[], o: ShapeOptions = {}): PartitionPlan {
+  return { ...planShape(shape, nodes, o), existing: o.existing ?? 'freeze' };
+}
+
+function planShape(shape: Shape, nodes: string[], o: ShapeOptions): Omit<PartitionPlan, 'existing'> {
   if (nodes.length < 2) throw new Error('a partition needs at least two nodes');
   const oneWay = o.oneWay ?? false;
   const dir = oneWay ? 'one-way' : 'two-way';
@@ -103,7 +110,7 @@ export function partitionProfileYaml(plan: PartitionPlan, durationMs?: number): 
     nodes: [from],
     action: 'partition',
     direction: 'both',
-    attributes: { new: 'refuse', existing: 'freeze' },
+    attributes: { new: 'refuse', existing: plan.existing },
   }));
   const doc: Record<string, unknown> = { name: `partition-${plan.shape}`, description: plan.description };
   if (durationMs !== undefined) doc.steps = [{ at: '0s', duration: `${Math.round(durationMs)}ms`, faults }];

@@ -58,6 +58,7 @@ await yargs(hideBin(process.argv))
     .option('groups', { type: 'string', describe: 'For --shape groups: e.g. a,b/c' })
     .option('node', { type: 'string', describe: 'For --shape isolate: the node cut off (default a)' })
     .option('one-way', { type: 'boolean', default: false, describe: 'Only the first group loses its outbound peer links' })
+    .option('existing', { choices: ['freeze', 'reset'] as const, default: 'freeze' as const, describe: 'Open peer connections: held until heal, or reset' })
     .option('duration', { type: 'string', describe: 'Heal by itself after this long (e.g. 30s); default until `chaos reset`' }),
   (a) => runCommand(async () => {
     const { layout } = readState(a.dir);
@@ -72,7 +73,7 @@ await yargs(hideBin(process.argv))
       printHeal(a.dir, source.naturalDurationMs);
       return;
     }
-    const plan = planPartition(a.shape as Shape, names, { node: a.node, groups: a.groups ? parseGroups(a.groups) : undefined, oneWay: a.oneWay });
+    const plan = planPartition(a.shape as Shape, names, { node: a.node, groups: a.groups ? parseGroups(a.groups) : undefined, oneWay: a.oneWay, existing: a.existing });
     const duration = parseDuration(a.duration);
     const applied = await applyToCluster(layout, partitionProfileYaml(plan, duration));
     say(`partition (${plan.shape}) ${plan.description}`);
@@ -110,6 +111,7 @@ await yargs(hideBin(process.argv))
     .positional('profile', { type: 'string', demandOption: true, describe: 'A chaos-profiles/ name or file, crash, or partition (with --shape)' })
     .option('shape', { choices: SHAPES, describe: 'With partition: the Jepsen shape' })
     .option('groups', { type: 'string', describe: 'With --shape groups: e.g. a,b/c' })
+    .option('existing', { choices: ['freeze', 'reset'] as const, default: 'freeze' as const, describe: 'With --shape: open peer connections held until heal, or reset' })
     .option('nodes', { type: 'string', describe: 'Sidecars to fault (default all); for crash the relay to kill' })
     .option('hold', { type: 'string', describe: 'How long the fault lasts before the heal (default per profile, e.g. 12s)' })
     .option('rate', { type: 'number', default: 20, describe: 'Events per second published across the cluster' })
@@ -121,7 +123,7 @@ await yargs(hideBin(process.argv))
       layout,
       profile: a.shape ? 'partition' : a.profile,
       shape: a.shape as Shape | undefined,
-      shapeOptions: { groups: a.groups ? parseGroups(a.groups) : undefined },
+      shapeOptions: { groups: a.groups ? parseGroups(a.groups) : undefined, existing: a.existing },
       nodes: nodeList(a.nodes),
       holdMs: parseDuration(a.hold),
       rate: a.rate,
