@@ -18,6 +18,8 @@ import type { EventCache, EventStore } from './storage/types.js';
 import { VERSION } from './version.js';
 import { OpenAccess, type AccessControl } from './security/access-control.js';
 import { attachReputation } from './reputation/attach.js';
+import { attachPeering } from './peers/attach.js';
+import type { PeerManager } from './peers/peer-manager.js';
 
 /** Health probes run this often; a failure is noticed within one interval (the runbook asks for < 1 s). */
 const PROBE_INTERVAL_MS = 500;
@@ -58,6 +60,8 @@ export class Relay {
   /** Bans of peers and clients; replaced by the reputation layer's persistent ban list. */
   access: AccessControl = new OpenAccess();
   nodeId: string | null = null;
+  /** The relay network: peer links, gossip, anti-entropy (relay/src/peers, docs/PEERING.md). */
+  readonly peering: PeerManager;
   private readonly startedAt = Date.now();
   private readonly statusContributors: Array<() => Record<string, unknown>> = [];
   private readonly stopHooks: Array<() => Promise<void>> = [];
@@ -100,6 +104,7 @@ export class Relay {
     this.storage.registerRoutes(this.admin, this.verifier);
     this.addStatus(() => this.storage.status());
     this.access = attachReputation(this);
+    this.peering = attachPeering(this);
   }
 
   /** Adds fields to /admin/status (peers, journal, ...). */
@@ -158,6 +163,7 @@ export class Relay {
     this.cacheProbe.start();
     this.ports.relay = await this.server.listen();
     this.ports.admin = await this.admin.listen();
+    this.peering.start();
     this.log.info({ relayPort: this.ports.relay, adminPort: this.ports.admin, version: VERSION }, 'relay started');
   }
 

@@ -51,6 +51,19 @@ export interface RelayConfig {
   banBaseSeconds: number;
   banEscalation: number;
   banMaxSeconds: number;
+  /** Peering (docs/PEERING.md): seed peer URLs, our public URL, discovery, heartbeats, queues, anti-entropy. */
+  peers: string[];
+  publicUrl: string | undefined;
+  peerDiscovery: boolean;
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+  peerQueueSize: number;
+  peerMaxHops: number;
+  syncIntervalMs: number;
+  syncWindowSeconds: number;
+  negentropyMaxRecords: number;
 }
 
 /** Every limit here is advertised in NIP-11 and enforced. */
@@ -119,4 +132,16 @@ export const DEFAULT_CONFIG: RelayConfig = {
   banBaseSeconds: 600,
   banEscalation: 4,
   banMaxSeconds: 604800,
+  peers: [],
+  publicUrl: undefined,
+  peerDiscovery: true,
+  heartbeatIntervalMs: 5000,
+  heartbeatTimeoutMs: 30000,
+  reconnectMinMs: 1000,
+  reconnectMaxMs: 16000,
+  peerQueueSize: 10000,
+  peerMaxHops: 8,
+  syncIntervalMs: 60000,
+  syncWindowSeconds: 0,
+  negentropyMaxRecords: 1000000,
 };

@@ -1,6 +1,6 @@
 import type { RelayConfig } from '../config/schema.js';
 
-export const SUPPORTED_NIPS = [1, 9, 11, 40, 70];
+export const SUPPORTED_NIPS = [1, 9, 11, 40, 42, 70, 77];
 
 /** The NIP-11 relay information document; every limit it advertises is enforced by the connection handler. */
 export function relayInformation(config: RelayConfig, version: string, pubkey?: string, extraNips: number[] = []): Record<string, unknown> {

@@ -1,0 +1,181 @@
+import type { Logger } from 'pino';
+import type pg from 'pg';
+import type { IngestPipeline } from '../ingest/pipeline.js';
+import type { IngestSource } from '../ingest/source.js';
+import { reconcileWith } from '../negentropy/initiator.js';
+import { loadRecords, NegentropyVector } from '../negentropy/storage.js';
+import type { Filter } from '../nostr/filter.js';
+import { isProtected } from '../nostr/kinds.js';
+import type { EventStore } from '../storage/types.js';
+import type { PeeringMetrics } from './metrics.js';
+import type { PeerLink } from './peer-link.js';
+
+/** Ids per REQ / per push batch: under the default max_filter_values (1000) and max_limit (5000). */
+const CHUNK = 500;
+const STEP_TIMEOUT_MS = 30_000;
+
+export interface SyncStatus {
+  peer: string;
+  nodeId: string | null;
+  inProgress: boolean;
+  runs: number;
+  lastSyncAt: string | null;
+  lastReason: string | null;
+  lastDurationMs: number | null;
+  /** Of the last run: ids only the peer had / only we had, events fetched and stored, events pushed and accepted. */
+  lastDifferences: { need: number; have: number } | null;
+  lastFetched: number;
+  lastPushed: number;
+  lastRounds: number;
+  lastError: string | null;
+  totalFetched: number;
+  totalPushed: number;
+}
+
+export interface AntiEntropyOptions {
+  pool: pg.Pool;
+  store: EventStore;
+  pipeline: IngestPipeline;
+  windowSeconds: number;
+  maxRecords: number;
+  metrics: PeeringMetrics;
+  sourceFor: (link: PeerLink) => IngestSource;
+  logger: Logger;
+}
+
+let nextSession = 1;
+
+/**
+ * NIP-77 anti-entropy with one peer: reconcile (timestamp, id) sets as the initiator, fetch what we lack with
+ * REQ {ids} (each event through the ingest pipeline: verified, attributed to the peer), push what the peer lacks
+ * with EVENT and wait for its OKs. Ids we hold tombstones for (deleted, replaced) are not fetched again.
+ */
+export class AntiEntropy {
+  private readonly status = new Map<string, SyncStatus>();
+  private readonly running = new Map<string, Promise<SyncStatus>>();
+  private readonly again = new Set<string>();
+  private readonly log: Logger;
+
+  constructor(private readonly options: AntiEntropyOptions) {
+    this.log = options.logger.child({ component: 'anti-entropy' });
+  }
+
+  list(): SyncStatus[] {
+    return [...this.status.values()];
+  }
+
+  forget(url: string): void {
+    this.status.delete(url);
+  }
+
+  /** Runs a reconciliation with the peer; if one is running, another follows it (state may have moved on). */
+  sync(link: PeerLink, reason: string): Promise<SyncStatus> {
+    const current = this.running.get(link.url);
+    if (current) {
+      this.again.add(link.url);
+      return current;
+    }
+    const run = this.runOnce(link, reason).finally(() => {
+      this.running.delete(link.url);
+      if (this.again.delete(link.url) && link.isUp) void this.sync(link, 'changes during the last run');
+    });
+    this.running.set(link.url, run);
+    return run;
+  }
+
+  private statusOf(link: PeerLink): SyncStatus {
+    let st = this.status.get(link.url);
+    if (!st) {
+      st = {
+        peer: link.url, nodeId: link.remoteNodeId, inProgress: false, runs: 0, lastSyncAt: null, lastReason: null, lastDurationMs: null,
+        lastDifferences: null, lastFetched: 0, lastPushed: 0, lastRounds: 0, lastError: null, totalFetched: 0, totalPushed: 0,
+      };
+      this.status.set(link.url, st);
+    }
+    st.nodeId = link.remoteNodeId;
+    return st;
+  }
+
+  private async runOnce(link: PeerLink, reason: string): Promise<SyncStatus> {
+    const st = this.statusOf(link);
+    const started = Date.now();
+    st.inProgress = true;
+    st.lastReason = reason;
+    const { metrics } = this.options;
+    try {
+      const filter: Filter = this.options.windowSeconds > 0 ? { since: Math.floor(Date.now() / 1000) - this.options.windowSeconds } : {};
+      const records = await loadRecords(this.options.pool, filter, this.options.maxRecords);
+      const vector = NegentropyVector.fromRecords(records);
+      const result = await reconcileWith(link.negentropyChannel(), vector, filter, {
+        subId: `peer-sync-${nextSession++}`,
+        frameSizeLimit: link.negentropyFrameLimit(),
+        timeoutMs: STEP_TIMEOUT_MS,
+      });
+      const need = [...new Set(result.need)];
+      const have = [...new Set(result.have)];
+      metrics.syncDifferences.inc({ peer: link.url, direction: 'need' }, need.length);
+      metrics.syncDifferences.inc({ peer: link.url, direction: 'have' }, have.length);
+      const fetched = await this.fetch(link, await this.withoutTombstones(need));
+      const pushed = await this.push(link, have);
+      if (link.queue.overflowed) link.queue.overflowed = false;
+      Object.assign(st, { lastDifferences: { need: need.length, have: have.length }, lastFetched: fetched, lastPushed: pushed, lastRounds: result.rounds, lastError: null });
+      st.totalFetched += fetched;
+      st.totalPushed += pushed;
+      metrics.syncRuns.inc({ peer: link.url, outcome: 'ok' });
+      const summary = { peer: link.url, nodeId: link.remoteNodeId, records: vector.size, need: need.length, have: have.length, fetched, pushed, rounds: result.rounds, durationMs: Date.now() - started, reason };
+      if (need.length + have.length > 0) this.log.info(summary, 'sync found differences');
+      else this.log.debug(summary, 'sync found no differences');
+    } catch (err) {
+      st.lastError = (err as Error).message;
+      metrics.syncRuns.inc({ peer: link.url, outcome: 'error' });
+      this.log.warn({ err, peer: link.url, reason }, 'sync failed');
+    } finally {
+      st.inProgress = false;
+      st.runs++;
+      st.lastSyncAt = new Date().toISOString();
+      st.lastDurationMs = Date.now() - started;
+    }
+    return { ...st };
+  }
+
+  /** Ids we deleted or saw replaced must not come back: the store knows them as 'deleted' (tombstones). */
+  private async withoutTombstones(ids: string[]): Promise<string[]> {
+    const out: string[] = [];
+    for (let i = 0; i < ids.length; i += CHUNK) {
+      const chunk = ids.slice(i, i + CHUNK);
+      const states = await this.options.store.lookup(chunk);
+      for (const id of chunk) if (states.get(id) !== 'deleted') out.push(id);
+    }
+    return out;
+  }
+
+  private async fetch(link: PeerLink, ids: string[]): Promise<number> {
+    let stored = 0;
+    const source = this.options.sourceFor(link);
+    for (let i = 0; i < ids.length; i += CHUNK) {
+      const chunk = ids.slice(i, i + CHUNK);
+      const events = await link.query([{ ids: chunk, limit: chunk.length }], STEP_TIMEOUT_MS);
+      // Never trusted: each event runs the whole pipeline (shape, id, signature, kind rules) as the peer's.
+      const results = await Promise.all(events.map((e) => this.options.pipeline.submit(e, source)));
+      stored += results.filter((r) => r.ok && r.message === '').length;
+    }
+    return stored;
+  }
+
+  private async push(link: PeerLink, ids: string[]): Promise<number> {
+    let accepted = 0;
+    for (let i = 0; i < ids.length; i += CHUNK) {
+      const chunk = ids.slice(i, i + CHUNK);
+      const items = await this.options.store.query([{ ids: chunk, limit: chunk.length }]);
+      const results = await Promise.all(
+        items
+          .filter((item) => !isProtected(item.event))
+          .map((item) => link.push(link.remoteIsOurs ? `["PEER-EVENT",${item.raw},1]` : `["EVENT",${item.raw}]`, item.event.id, STEP_TIMEOUT_MS)),
+      );
+      accepted += results.filter((r) => r.ok).length;
+      const failed = results.find((r) => !r.ok && !r.message.startsWith('blocked:'));
+      if (failed) this.log.debug({ peer: link.url, message: failed.message }, 'peer refused a pushed event');
+    }
+    return accepted;
+  }
+}

@@ -1,0 +1,129 @@
+import pg from 'pg';
+import type { Relay } from '../app.js';
+import { NodeKey } from '../identity/node-key.js';
+import { negentropyHandlers } from '../negentropy/responder.js';
+import { AntiEntropy } from './anti-entropy.js';
+import { Forwarder } from './forwarder.js';
+import { Gossip, GOSSIP_KIND } from './gossip.js';
+import { PeeringMetrics } from './metrics.js';
+import { attachPeerAuth } from './peer-auth.js';
+import { PeerManager } from './peer-manager.js';
+import { registerPeeringRoutes } from './routes.js';
+
+/** Largest NEG-MSG our responder sends, bytes before hex (peers read with a 64 MB frame limit). */
+const RESPONDER_FRAME_LIMIT = 500_000;
+const NEG_SESSIONS_PER_CONNECTION = 8;
+
+/**
+ * Wires the relay network into a relay: node identity (sets relay.nodeId), NIP-42 peer authentication,
+ * the NIP-77 responder, PEER-EVENT, live forwarding, gossip, anti-entropy, admin routes and metrics.
+ * Dialling starts with `start()`, once the relay listens (our own URL needs the port).
+ */
+export function attachPeering(relay: Relay): PeerManager {
+  const { config, server, pipeline, admin } = relay;
+  const log = relay.log.child({ component: 'peers' });
+  const { key, created, path } = NodeKey.loadOrCreate(config.dataDir);
+  relay.nodeId = key.nodeId;
+  log.info({ nodeId: key.nodeId, keyFile: path }, created ? 'node key created' : 'node key loaded');
+
+  // Own small pool: negentropy scans read many rows and must not take connections from event writes.
+  const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 3, connectionTimeoutMillis: config.dbConnectTimeoutMs, statement_timeout: 60_000 });
+  pool.on('error', (err) => log.warn({ err }, 'idle negentropy PostgreSQL connection failed'));
+
+  const directUrl = () => `ws://${config.host.includes(':') ? `[${config.host}]` : config.host}:${relay.ports.relay}`;
+  const ourUrl = () => config.publicUrl ?? directUrl();
+  const isBanned = (nodeId: string) => relay.access.isBanned(nodeId);
+
+  const manager = new PeerManager({
+    settings: {
+      peers: config.peers,
+      discovery: config.peerDiscovery,
+      heartbeatIntervalMs: config.heartbeatIntervalMs,
+      heartbeatTimeoutMs: config.heartbeatTimeoutMs,
+      reconnectMinMs: config.reconnectMinMs,
+      reconnectMaxMs: config.reconnectMaxMs,
+      queueSize: config.peerQueueSize,
+      syncIntervalMs: config.syncIntervalMs,
+    },
+    nodeKey: key,
+    ourUrl,
+    isBanned,
+    submitLive: (event, source) => void pipeline.submit(event, source),
+    logger: relay.log,
+  });
+  const metrics = new PeeringMetrics(relay.metrics.registry, {
+    links: () => manager.list().map((l) => ({ url: l.url, state: l.state, depth: l.queue.depth })),
+    partitioned: () => manager.gossip.view().partitioned,
+    unreachable: () => manager.gossip.view().unreachable.length,
+  });
+  manager.metrics = metrics;
+  manager.forwarder = new Forwarder(() => manager.list(), config.peerMaxHops, metrics, relay.log);
+  manager.gossip = new Gossip({
+    nodeKey: key,
+    ourUrl,
+    intervalMs: config.heartbeatIntervalMs,
+    staleAfterMs: Math.max(3 * config.heartbeatIntervalMs, config.heartbeatTimeoutMs),
+    links: () => manager.list(),
+    isBanned,
+    broadcast: (raw, id) => manager.forwarder.broadcast(raw, id),
+    learn: (nodeId, url) => manager.learn(nodeId, url),
+    reportOffence: (nodeId) => relay.access.report?.(nodeId, 'gossip'),
+    logger: relay.log,
+  });
+  manager.antiEntropy = new AntiEntropy({
+    pool,
+    store: relay.store,
+    pipeline,
+    windowSeconds: config.syncWindowSeconds,
+    maxRecords: config.negentropyMaxRecords,
+    metrics,
+    sourceFor: (link) => manager.sourceFor(link),
+    logger: relay.log,
+  });
+
+  const auth = attachPeerAuth({
+    verifier: relay.verifier,
+    acceptedRelayUrls: () => (config.publicUrl ? [config.publicUrl, directUrl()] : []),
+    isBanned,
+    logger: relay.log,
+    onPeerAuthenticated: (connection, nodeId, url) => {
+      log.info({ nodeId, url, address: connection.address }, 'peer authenticated');
+      if (url) manager.learn(nodeId, url);
+    },
+  });
+  server.onClientConnected(auth.onConnected);
+  server.handlers.set('AUTH', auth.handler);
+  server.handlers.set('PEER-EVENT', manager.forwarder.peerEventHandler(pipeline));
+  const neg = negentropyHandlers({
+    pool,
+    limits: config.limits,
+    maxRecords: config.negentropyMaxRecords,
+    maxSessionsPerConnection: NEG_SESSIONS_PER_CONNECTION,
+    frameSizeLimit: RESPONDER_FRAME_LIMIT,
+    logger: relay.log,
+  });
+  for (const [type, handler] of Object.entries(neg)) server.handlers.set(type, handler);
+
+  pipeline.onAccepted((item, source) => {
+    if (item.event.kind === GOSSIP_KIND) manager.gossip.receive(item.event, source);
+    manager.forwarder.onAccepted(item, source);
+  });
+
+  relay.access.onBanned((subject, reason) => {
+    manager.onBanned(subject, reason);
+    for (const c of server.connections) if (c.source.kind === 'peer' && c.source.nodeId === subject) c.close(1008, 'banned');
+  });
+  relay.access.onUnbanned((subject) => manager.onUnbanned(subject));
+
+  registerPeeringRoutes(admin, manager, server, key.nodeId, isBanned);
+  relay.addStatus(() => {
+    const view = manager.gossip.view();
+    return { peers: { configured: config.peers.length, up: manager.list().filter((l) => l.isUp).length, partitioned: view.partitioned } };
+  });
+  relay.onStop(async () => {
+    manager.stop();
+    await pool.end();
+  });
+  if (!config.publicUrl && config.peers.length > 0) log.warn('public_url is not set: peers AUTH with any relay URL, and we announce our direct listen address');
+  return manager;
+}

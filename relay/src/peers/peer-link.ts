@@ -1,0 +1,376 @@
+import type { Logger } from 'pino';
+import WebSocket from 'ws';
+import type { NodeKey } from '../identity/node-key.js';
+import type { NegentropyChannel } from '../negentropy/initiator.js';
+import { Backoff } from './backoff.js';
+import { Heartbeat } from './heartbeat.js';
+import { OutboundQueue } from './outbound-queue.js';
+
+export type PeerState = 'connecting' | 'up' | 'suspect' | 'down' | 'banned';
+
+/** Set in NIP-11 `software` by this project's relays: they also take PEER-EVENT frames (hop counts). */
+export const OUR_SOFTWARE = 'https://github.com/chaos-relay-network';
+/** NIP-42 kind. */
+export const AUTH_KIND = 22242;
+/** Our messages must fit the peer's max_message_length; events can be large, the rest is small. */
+const MAX_INBOUND_PAYLOAD = 64 * 1024 * 1024;
+/** How long we wait for a relay's AUTH challenge before treating it as a relay that does not use NIP-42. */
+const AUTH_CHALLENGE_WAIT_MS = 2000;
+const NIP11_TIMEOUT_MS = 2000;
+
+export interface PeerLinkOptions {
+  url: string;
+  origin: 'configured' | 'learned';
+  nodeKey: NodeKey;
+  /** The URL we announce (the `peer` tag of our AUTH): how the remote can reach us. */
+  ourUrl: () => string;
+  heartbeatIntervalMs: number;
+  heartbeatTimeoutMs: number;
+  reconnectMinMs: number;
+  reconnectMaxMs: number;
+  queueSize: number;
+  isBanned: (nodeId: string) => boolean;
+  logger: Logger;
+  onStateChange: (link: PeerLink, from: PeerState, to: PeerState, reason: string) => void;
+  /** A live EVENT on our subscription to a relay that does not push to us (third-party peers). */
+  onLiveEvent: (link: PeerLink, event: unknown) => void;
+}
+
+interface ReqCollector {
+  events: unknown[];
+  resolve: (events: unknown[]) => void;
+  reject: (err: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+let nextSub = 1;
+
+/**
+ * Our outbound connection to one peer relay, spoken in plain Nostr: NIP-11 to learn its node id, NIP-42 AUTH
+ * with our node key, EVENT/PEER-EVENT to push, REQ {ids} to fetch, NEG-* to reconcile, WebSocket pings as
+ * heartbeats. Reconnects with backoff until stopped; frames for a peer that is down wait in a bounded queue.
+ */
+export class PeerLink {
+  state: PeerState = 'down';
+  remoteNodeId: string | null = null;
+  remoteIsOurs = false;
+  /** The peer's NIP-11 max_message_length, when it told us. */
+  remoteMaxMessageLength: number | null = null;
+  authenticated = false;
+  lastError: string | null = null;
+  upSince: number | null = null;
+  readonly queue: OutboundQueue;
+  readonly heartbeat: Heartbeat;
+  private ws: WebSocket | null = null;
+  private readonly backoff: Backoff;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private stopped = true;
+  private readonly okWaiters = new Map<string, Array<(r: { ok: boolean; message: string }) => void>>();
+  private readonly reqs = new Map<string, ReqCollector>();
+  private readonly negFrames = new Map<string, { frames: unknown[][]; waiter?: (f: unknown[]) => void }>();
+  private readonly log: Logger;
+
+  constructor(readonly options: PeerLinkOptions) {
+    this.queue = new OutboundQueue(options.queueSize);
+    this.backoff = new Backoff(options.reconnectMinMs, options.reconnectMaxMs);
+    this.log = options.logger.child({ peerUrl: options.url });
+    this.heartbeat = new Heartbeat(
+      options.heartbeatIntervalMs,
+      options.heartbeatTimeoutMs,
+      () => this.ws?.readyState === WebSocket.OPEN && this.ws.ping(),
+      (verdict, silentMs) => this.onHeartbeat(verdict, silentMs),
+    );
+  }
+
+  get url(): string {
+    return this.options.url;
+  }
+
+  get isUp(): boolean {
+    return this.state === 'up' || this.state === 'suspect';
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    void this.connect();
+  }
+
+  stop(reason = 'stopped'): void {
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    this.teardown(reason);
+  }
+
+  /** Cuts the link for good (until `unban`): the remote node was banned. */
+  ban(reason: string): void {
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    this.queue.clear();
+    this.teardown(reason);
+    this.setState('banned', reason);
+  }
+
+  unban(): void {
+    if (this.state !== 'banned') return;
+    this.setState('down', 'unbanned');
+    this.backoff.reset();
+    this.start();
+  }
+
+  /** Sends now when up; otherwise queues (bounded). */
+  forward(frame: string): void {
+    if (this.isUp) this.send(frame);
+    else if (this.state !== 'banned') this.queue.push(frame);
+  }
+
+  send(frame: string): boolean {
+    if (this.ws?.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(frame);
+    return true;
+  }
+
+  /** Pushes an event and waits for the peer's OK (anti-entropy needs to know it landed). */
+  push(frame: string, id: string, timeoutMs: number): Promise<{ ok: boolean; message: string }> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => done({ ok: false, message: 'error: no OK from the peer in time' }), timeoutMs);
+      const done = (r: { ok: boolean; message: string }) => {
+        clearTimeout(timer);
+        const list = this.okWaiters.get(id);
+        if (list) {
+          list.splice(list.indexOf(done), 1);
+          if (list.length === 0) this.okWaiters.delete(id);
+        }
+        resolve(r);
+      };
+      const list = this.okWaiters.get(id) ?? [];
+      list.push(done);
+      this.okWaiters.set(id, list);
+      if (!this.send(frame)) done({ ok: false, message: 'error: link is down' });
+    });
+  }
+
+  /** REQ with these filters; resolves with every stored event at EOSE, rejects on CLOSED, timeout or link loss. */
+  query(filters: unknown[], timeoutMs: number): Promise<unknown[]> {
+    const subId = `peer-fetch-${nextSub++}`;
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => finish(new Error(`no EOSE within ${timeoutMs} ms`)), timeoutMs);
+      const finish = (err?: Error, events?: unknown[]) => {
+        clearTimeout(timer);
+        this.reqs.delete(subId);
+        this.send(JSON.stringify(['CLOSE', subId]));
+        if (err) reject(err);
+        else resolve(events!);
+      };
+      this.reqs.set(subId, { events: [], resolve: (events) => finish(undefined, events), reject: (err) => finish(err), timer });
+      if (!this.send(JSON.stringify(['REQ', subId, ...filters]))) finish(new Error('link is down'));
+    });
+  }
+
+  /** Our NEG-MSG size cap: hex doubles the bytes and the frame must fit the peer's max_message_length. */
+  negentropyFrameLimit(): number {
+    const room = this.remoteMaxMessageLength === null ? 120_000 : Math.floor((this.remoteMaxMessageLength - 512) / 2);
+    return Math.max(4096, Math.min(room, 500_000));
+  }
+
+  /** The NIP-77 channel over this link, for the initiator. */
+  negentropyChannel(): NegentropyChannel {
+    return {
+      send: (frame) => {
+        if (frame[0] === 'NEG-OPEN') this.negFrames.set(String(frame[1]), { frames: [] });
+        if (frame[0] === 'NEG-CLOSE') this.negFrames.delete(String(frame[1]));
+        this.send(JSON.stringify(frame));
+      },
+      next: (subId, timeoutMs) =>
+        new Promise((resolve, reject) => {
+          const session = this.negFrames.get(subId);
+          if (!session) return reject(new Error('negentropy session is not open'));
+          const queued = session.frames.shift();
+          if (queued) return resolve(queued);
+          if (!this.isUp) return reject(new Error('link is down'));
+          const timer = setTimeout(() => {
+            session.waiter = undefined;
+            reject(new Error(`no NEG-MSG within ${timeoutMs} ms`));
+          }, timeoutMs);
+          session.waiter = (f) => {
+            clearTimeout(timer);
+            session.waiter = undefined;
+            if (f[0] === 'LINK-DOWN') reject(new Error('link went down during reconciliation'));
+            else resolve(f);
+          };
+        }),
+    };
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    this.setState('connecting', 'dialling');
+    const info = await this.fetchInformation();
+    if (this.stopped) return;
+    if (info) {
+      this.remoteNodeId = typeof info.pubkey === 'string' && /^[0-9a-f]{64}$/.test(info.pubkey) ? info.pubkey : this.remoteNodeId;
+      this.remoteIsOurs = info.software === OUR_SOFTWARE;
+      const limit = (info.limitation as { max_message_length?: unknown } | undefined)?.max_message_length;
+      this.remoteMaxMessageLength = typeof limit === 'number' && limit > 0 ? limit : null;
+    }
+    if (this.remoteNodeId && this.options.isBanned(this.remoteNodeId)) {
+      this.ban('the node is banned');
+      return;
+    }
+    const ws = new WebSocket(this.url, { maxPayload: MAX_INBOUND_PAYLOAD, perMessageDeflate: false, handshakeTimeout: this.options.heartbeatTimeoutMs });
+    this.ws = ws;
+    let challengeTimer: NodeJS.Timeout | undefined;
+    ws.on('open', () => {
+      // A relay that wants NIP-42 sends its challenge at once; one that does not is a plain peer.
+      challengeTimer = setTimeout(() => this.markUp('no AUTH challenge (relay without NIP-42)'), AUTH_CHALLENGE_WAIT_MS);
+    });
+    ws.on('message', (data: Buffer) => {
+      this.heartbeat.heard();
+      let frame: unknown;
+      try {
+        frame = JSON.parse(data.toString());
+      } catch (err) {
+        this.log.warn({ err }, 'peer sent a frame that is not JSON');
+        return;
+      }
+      if (!Array.isArray(frame)) return;
+      if (frame[0] === 'AUTH' && typeof frame[1] === 'string') {
+        clearTimeout(challengeTimer);
+        this.authenticate(frame[1]);
+        return;
+      }
+      this.onFrame(frame);
+    });
+    ws.on('pong', () => this.heartbeat.pong());
+    ws.on('error', (err) => {
+      this.lastError = err.message;
+      this.log.debug({ err }, 'peer connection error');
+    });
+    ws.on('close', (code, reason) => {
+      clearTimeout(challengeTimer);
+      if (this.ws !== ws) return;
+      this.ws = null;
+      this.onClosed(`connection closed (${code}${reason.length ? ' ' + reason.toString() : ''})`);
+    });
+  }
+
+  private authenticate(challenge: string): void {
+    const auth = this.options.nodeKey.sign({
+      kind: AUTH_KIND,
+      created_at: Math.floor(Date.now() / 1000),
+      // relay: the URL we dialled (through a proxy it is the proxy's); peer: where the remote can reach us.
+      tags: [['relay', this.url], ['challenge', challenge], ['peer', this.options.ourUrl()]],
+      content: '',
+    });
+    // The first signature check of a fresh relay may wait for its verifier workers: allow a few seconds.
+    void this.push(JSON.stringify(['AUTH', auth]), auth.id, Math.max(5000, this.options.heartbeatTimeoutMs)).then((r) => {
+      if (r.ok) {
+        this.authenticated = true;
+        this.markUp('authenticated');
+      } else {
+        this.lastError = `AUTH refused: ${r.message}`;
+        this.log.warn({ reason: r.message }, 'peer refused our AUTH');
+        this.ws?.close(1000, 'auth refused');
+      }
+    });
+  }
+
+  private markUp(reason: string): void {
+    if (this.state !== 'connecting' || this.stopped) return;
+    this.backoff.reset();
+    this.lastError = null;
+    this.upSince = Date.now();
+    this.heartbeat.start();
+    const queued = this.queue.drain();
+    this.setState('up', reason);
+    for (const frame of queued) this.send(frame);
+    if (!this.remoteIsOurs) {
+      // A third-party relay does not push to us: subscribe to what it accepts from now on.
+      this.send(JSON.stringify(['REQ', 'peer-live', { since: Math.floor(Date.now() / 1000) }]));
+    }
+  }
+
+  private onFrame(frame: unknown[]): void {
+    const [type, a] = frame;
+    if (type === 'OK' && typeof a === 'string') {
+      for (const waiter of [...(this.okWaiters.get(a) ?? [])]) waiter({ ok: frame[2] === true, message: String(frame[3] ?? '') });
+    } else if (type === 'EVENT' && typeof a === 'string') {
+      const req = this.reqs.get(a);
+      if (req) req.events.push(frame[2]);
+      else if (a === 'peer-live') this.options.onLiveEvent(this, frame[2]);
+    } else if (type === 'EOSE' && typeof a === 'string') {
+      const req = this.reqs.get(a);
+      if (req) req.resolve(req.events);
+    } else if (type === 'CLOSED' && typeof a === 'string') {
+      this.reqs.get(a)?.reject(new Error(`peer closed the query: ${String(frame[2])}`));
+    } else if ((type === 'NEG-MSG' || type === 'NEG-ERR') && typeof a === 'string') {
+      const session = this.negFrames.get(a);
+      if (!session) return;
+      if (session.waiter) session.waiter(frame);
+      else session.frames.push(frame);
+    } else if (type === 'NOTICE') {
+      this.log.debug({ notice: a }, 'peer notice');
+    }
+  }
+
+  private onHeartbeat(verdict: 'alive' | 'suspect' | 'dead', silentMs: number): void {
+    if (verdict === 'dead') {
+      this.log.warn({ silentMs }, 'peer heartbeat timed out');
+      const ws = this.ws;
+      this.ws = null;
+      ws?.terminate();
+      this.onClosed(`heartbeat timeout (silent ${silentMs} ms)`);
+    } else if (verdict === 'suspect' && this.state === 'up') {
+      this.setState('suspect', `silent for ${silentMs} ms`);
+    } else if (verdict === 'alive' && this.state === 'suspect') {
+      this.setState('up', 'heard again');
+    }
+  }
+
+  private onClosed(reason: string): void {
+    this.heartbeat.stop();
+    this.authenticated = false;
+    this.upSince = null;
+    for (const req of [...this.reqs.values()]) req.reject(new Error('link went down'));
+    for (const session of this.negFrames.values()) session.waiter?.(['LINK-DOWN']);
+    this.negFrames.clear();
+    for (const [, waiters] of this.okWaiters) for (const w of [...waiters]) w({ ok: false, message: 'error: link went down' });
+    if (this.state === 'banned') return;
+    this.lastError = reason;
+    this.setState('down', reason);
+    if (this.stopped) return;
+    const delay = this.backoff.next();
+    this.log.debug({ delayMs: delay }, 'peer reconnect scheduled');
+    this.reconnectTimer = setTimeout(() => void this.connect(), delay);
+    this.reconnectTimer.unref();
+  }
+
+  private teardown(reason: string): void {
+    const ws = this.ws;
+    this.ws = null;
+    this.heartbeat.stop();
+    if (ws) {
+      ws.terminate();
+      this.onClosed(reason);
+    }
+  }
+
+  private async fetchInformation(): Promise<Record<string, unknown> | null> {
+    const httpUrl = this.url.replace(/^ws(s?):\/\//i, 'http$1://');
+    try {
+      const res = await fetch(httpUrl, { headers: { accept: 'application/nostr+json' }, signal: AbortSignal.timeout(NIP11_TIMEOUT_MS) });
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      return (await res.json()) as Record<string, unknown>;
+    } catch (err) {
+      this.log.debug({ err }, 'peer NIP-11 document unavailable');
+      return null;
+    }
+  }
+
+  private setState(to: PeerState, reason: string): void {
+    const from = this.state;
+    if (from === to) return;
+    this.state = to;
+    this.options.onStateChange(this, from, to, reason);
+  }
+}
