@@ -156,7 +156,7 @@ export class Relay {
 
   async start(): Promise<void> {
     await this.store.migrate();
-    await this.access.ready?.();
+    await this.readyAccess();
     await this.dbProbe.check();
     await this.cacheProbe.check();
     this.dbProbe.start();
@@ -165,6 +165,27 @@ export class Relay {
     this.ports.admin = await this.admin.listen();
     this.peering.start();
     this.log.info({ relayPort: this.ports.relay, adminPort: this.ports.admin, version: VERSION }, 'relay started');
+  }
+
+  /** Loads persisted bans; with PostgreSQL down the relay starts degraded without them and loads them once it is back. */
+  private async readyAccess(): Promise<void> {
+    const access = this.access;
+    if (!access.ready) return;
+    try {
+      await access.ready();
+    } catch (err) {
+      if (this.storage.store.databaseReachable) throw err;
+      this.log.error({ err }, 'bans not loaded: PostgreSQL unavailable; loading them when it is back');
+      let waiting = true;
+      this.dbProbe.onChange((state) => {
+        if (!waiting || state !== 'up') return;
+        waiting = false;
+        access.ready!().catch((retryErr: unknown) => {
+          waiting = true;
+          this.log.error({ err: retryErr }, 'bans still not loaded; retrying when PostgreSQL is back');
+        });
+      });
+    }
   }
 
   /** Graceful stop: stop accepting, let in-flight writes commit, close everything. */

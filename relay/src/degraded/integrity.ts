@@ -19,6 +19,8 @@ export interface IntegrityReport {
   refusedAtReplay: number;
   sample?: number;
   invalidIds: string[];
+  /** Why `ok` is false, in words (empty when ok). */
+  problems: string[];
 }
 
 export interface IntegrityDeps {
@@ -115,6 +117,15 @@ export async function verifyIntegrity(deps: IntegrityDeps, sample?: number): Pro
   }
   const buffered = await deps.bufferPending();
   const pending = deps.journalPending() + (buffered ?? 0);
-  const ok = invalid === 0 && duplicates === 0 && pending === 0 && orphanTags === 0 && (sample !== undefined || checked === events) && buffered !== null;
-  return { ok, checked, invalid, duplicates, pending, events, orphanTags, refusedAtReplay: deps.refusedAtReplay(), ...(sample !== undefined ? { sample } : {}), invalidIds };
+  const problems: string[] = [];
+  if (invalid > 0) problems.push(`${invalid} stored events fail id, signature or column checks`);
+  if (duplicates > 0) problems.push(`${duplicates} events are both stored and tombstoned, or share an address`);
+  if (pending > 0) problems.push(`${pending} accepted events are not in PostgreSQL yet (journal or write buffer)`);
+  if (orphanTags > 0) problems.push(`${orphanTags} tag rows point to no event`);
+  if (sample === undefined && checked !== events) problems.push(`checked ${checked} events but the table holds ${events}`);
+  if (buffered === null) problems.push('the Redis write buffer could not be checked (Redis unavailable)');
+  return {
+    ok: problems.length === 0, checked, invalid, duplicates, pending, events, orphanTags, refusedAtReplay: deps.refusedAtReplay(),
+    ...(sample !== undefined ? { sample } : {}), invalidIds, problems,
+  };
 }

@@ -1,0 +1,73 @@
+import t from 'tap';
+import { startPrivateRedis } from '../helpers/private-instances.js';
+import { startRelay } from '../helpers/relay-process.js';
+import { RawClient, signed } from '../helpers/ws-client.js';
+import { Workload, idsInDatabase, sleep, until } from './helpers/workload.js';
+
+interface Status {
+  mode: string;
+  cache: string;
+}
+
+// Redis killed with SIGKILL under a continuous publish load: cache fallback mode, dedup by PostgreSQL, no failure.
+const redis = await startPrivateRedis();
+const relay = await startRelay({ redisUrl: redis.url, redisKeyPrefix: 'outage:' });
+t.teardown(async () => {
+  // The private Redis child is unref'd; something must keep the event loop alive until its exit is observed.
+  const keepAlive = setInterval(() => undefined, 1000);
+  try {
+    await relay.stop();
+    await relay.cleanup();
+    await redis.stop();
+  } finally {
+    clearInterval(keepAlive);
+  }
+});
+const status = async () => (await relay.admin<Status>('/admin/status')).body;
+
+t.test('Redis SIGKILL: fallback mode within 1 s, no publish fails, dedup by PostgreSQL, cache recovered', async (t) => {
+  const client = await RawClient.connect(relay.url);
+  const early = signed({ content: 'stored before the Redis outage' });
+  t.same(await client.publish(early), { ok: true, message: '' });
+
+  const workload = new Workload(() => relay.url);
+  workload.start();
+  await sleep(800);
+  t.equal((await status()).cache, 'ok');
+
+  await redis.kill();
+  const killedAt = Date.now();
+  await until('cache fallback mode', async () => (await status()).cache === 'fallback-mode', 5000, 20);
+  const detectionMs = Date.now() - killedAt;
+  t.ok(detectionMs < 1000, `fallback mode detected ${detectionMs} ms after the kill`);
+  t.equal((await status()).mode, 'normal', 'PostgreSQL still takes the writes');
+
+  await sleep(1500);
+  // Redis's seen-marks are gone with it: the duplicate is caught by PostgreSQL.
+  const again = await client.publish(early);
+  t.equal(again.ok, true);
+  t.match(again.message, /^duplicate:/, 'resubmission answered duplicate by PostgreSQL');
+  const res = await client.query('fallback', { ids: [early.id] });
+  t.ok(res.eose, 'REQ served from PostgreSQL with EOSE');
+  t.equal(res.events.length, 1);
+
+  await redis.start();
+  const recovered = await relay.waitForLog(/^cache recovered$/, 10_000);
+  t.ok(recovered, 'log says cache recovered');
+  await until('cache ok', async () => (await status()).cache === 'ok', 5000);
+  await sleep(500);
+  const report = await workload.stop();
+  await client.close();
+
+  t.same(report.refused, [], 'no publish failed');
+  t.equal(report.unanswered, 0, 'every publish was answered');
+  t.ok(report.acked.size > 50, `${report.acked.size} events acknowledged`);
+  const { found, multiple } = await idsInDatabase(relay.databaseUrl, [...report.acked, early.id]);
+  t.equal(found.size, report.acked.size + 1, 'every acknowledged event is in PostgreSQL');
+  t.equal(multiple, 0);
+  const metrics = (await relay.admin<string>('/metrics')).body;
+  t.match(metrics, /relay_cache_bypassed_total\{op="seen"\} [1-9]/, 'bypassed cache calls are counted');
+  t.match(metrics, /relay_mode_seconds\{dependency="cache",mode="fallback-mode"\} [0-9.]*[1-9]/, 'time in fallback mode is recorded');
+  const integrity = await relay.admin<{ ok: boolean }>('/admin/events/verify-integrity');
+  t.ok(integrity.body.ok, `verify-integrity: ${JSON.stringify(integrity.body)}`);
+});
