@@ -219,7 +219,9 @@ t.test('workers that cannot start fail requests instead of hanging', async (t) =
   const broken = new URL(`data:text/javascript,${encodeURIComponent("throw new Error('boom at startup');")}`);
   const p = new WorkerPoolVerifier({ workers: 2, workerUrl: broken });
   t.teardown(() => p.close());
-  await t.rejects(p.verify('a'.repeat(64), 'b'.repeat(64), 'c'.repeat(128)), Error);
+  const readiness = t.rejects(p.ready(), /boom at startup/, 'ready() reports the startup failure');
+  await t.rejects(p.verify('a'.repeat(64), 'b'.repeat(64), 'c'.repeat(128)), /boom at startup/);
+  await readiness;
 });
 
 t.test('close rejects queued work and later calls', async (t) => {
@@ -229,6 +231,7 @@ t.test('close rejects queued work and later calls', async (t) => {
   await p.close();
   await queued;
   await t.rejects(p.verify(ev.id, ev.pubkey, ev.sig), /closed/);
+  await t.rejects(p.ready(), /closed/);
   t.equal(p.stats().readyWorkers, 0, 'no live workers after close');
 });
 

@@ -44,7 +44,6 @@ interface Slot {
   dead: boolean;
   inFlight: Map<number, Batch>;
   inFlightItems: number;
-  readyWaiters: Array<() => void>;
 }
 
 const MAX_RESTART_DELAY_MS = 5_000;
@@ -108,6 +107,7 @@ export class WorkerPoolVerifier implements SignatureVerifier {
   private startupFailures = 0;
   private readonly watchdog: NodeJS.Timeout;
   private readonly restartTimers = new Set<NodeJS.Timeout>();
+  private readyWaiters: Array<{ resolve: () => void; reject: (err: Error) => void }> = [];
 
   constructor(options: WorkerPoolOptions = {}) {
     this.size = Math.max(1, Math.floor(options.workers ?? cpus().length));
@@ -135,11 +135,18 @@ export class WorkerPoolVerifier implements SignatureVerifier {
     return Promise.all(items.map((it) => (it ? this.verify(it.id, it.pubkey, it.sig) : Promise.resolve(false))));
   }
 
-  /** Resolves once every worker has loaded (useful before timing anything). */
-  async ready(): Promise<void> {
-    await Promise.all(
-      this.slots.map((s) => (s.ready ? undefined : new Promise<void>((r) => s.readyWaiters.push(r)))),
-    );
+  /**
+   * Resolves once every worker slot holds a live, loaded worker (useful before timing anything, or after a crash).
+   * Rejects if a worker dies before loading or the pool is closed.
+   */
+  ready(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error('verifier is closed'));
+    if (this.allReady()) return Promise.resolve();
+    return new Promise((resolve, reject) => this.readyWaiters.push({ resolve, reject }));
+  }
+
+  private allReady(): boolean {
+    return this.slots.every((s) => s.ready && !s.dead);
   }
 
   stats(): WorkerPoolStats {
@@ -170,6 +177,7 @@ export class WorkerPoolVerifier implements SignatureVerifier {
     for (const t of this.restartTimers) clearTimeout(t);
     this.restartTimers.clear();
     const err = new Error('verifier is closed');
+    for (const w of this.readyWaiters.splice(0)) w.reject(err);
     for (const q of this.queue) q.pending.reject(err);
     this.queue = [];
     const terminations: Array<Promise<number>> = [];
@@ -182,7 +190,7 @@ export class WorkerPoolVerifier implements SignatureVerifier {
 
   private spawn(index: number): Slot {
     const worker = startWorker(this.workerUrl);
-    const slot: Slot = { index, worker, ready: false, dead: false, inFlight: new Map(), inFlightItems: 0, readyWaiters: [] };
+    const slot: Slot = { index, worker, ready: false, dead: false, inFlight: new Map(), inFlightItems: 0 };
     worker.on('message', (msg: WorkerResponse) => this.onMessage(slot, msg));
     worker.on('error', (err) => this.onWorkerGone(slot, `verify worker ${index} failed: ${err.message}`));
     worker.on('exit', (code) => this.onWorkerGone(slot, `verify worker ${index} exited with code ${code}`));
@@ -194,7 +202,7 @@ export class WorkerPoolVerifier implements SignatureVerifier {
     if (msg.type === 'ready') {
       slot.ready = true;
       this.startupFailures = 0;
-      for (const w of slot.readyWaiters.splice(0)) w();
+      if (this.allReady()) for (const w of this.readyWaiters.splice(0)) w.resolve();
       return;
     }
     const batch = slot.inFlight.get(msg.seq);
@@ -215,19 +223,15 @@ export class WorkerPoolVerifier implements SignatureVerifier {
     if (!slot.ready) {
       this.startupFailures++;
       // Workers that die before loading would otherwise leave queued callers waiting forever on a broken install.
-      if (!this.slots.some((s) => s.ready && !s.dead)) {
-        const err = new Error(`${reason} (no verify worker could start)`);
-        for (const q of this.queue.splice(0)) q.pending.reject(err);
-      }
+      const err = new Error(`${reason} (before it finished loading)`);
+      for (const w of this.readyWaiters.splice(0)) w.reject(err);
+      if (!this.slots.some((s) => s.ready && !s.dead)) for (const q of this.queue.splice(0)) q.pending.reject(err);
     }
     const delay = this.startupFailures === 0 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 50 * 2 ** (this.startupFailures - 1));
     const timer = setTimeout(() => {
       this.restartTimers.delete(timer);
       if (this.closed) return;
-      const fresh = this.spawn(slot.index);
-      // Anyone waiting for readiness of the old slot now waits for its replacement.
-      fresh.readyWaiters.push(...slot.readyWaiters.splice(0));
-      this.slots[slot.index] = fresh;
+      this.slots[slot.index] = this.spawn(slot.index);
       if (this.queue.length > 0) this.scheduleFlush();
     }, delay);
     this.restartTimers.add(timer);
