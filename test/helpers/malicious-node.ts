@@ -97,11 +97,14 @@ export class NostrLink {
     });
   }
 
-  /** Sends an EVENT and resolves with its OK (or a synthetic refusal if the link closes first). */
-  publish(event: SignedEvent): Promise<{ ok: boolean; message: string }> {
+  /**
+   * Sends an EVENT (or, as our relays forward to each other, `["PEER-EVENT", event, hops]`) and resolves with its
+   * OK, or a synthetic `closed:` refusal if the link closes first.
+   */
+  publish(event: SignedEvent, frame: 'EVENT' | 'PEER-EVENT' = 'EVENT'): Promise<{ ok: boolean; message: string }> {
     if (!this.open) return Promise.resolve({ ok: false, message: 'closed: link is not open' });
     const answer = new Promise<{ ok: boolean; message: string }>((resolve) => this.okWaiters.set(event.id, resolve));
-    this.send(['EVENT', event]);
+    this.send(frame === 'EVENT' ? ['EVENT', event] : ['PEER-EVENT', event, 1]);
     return answer;
   }
 
@@ -161,6 +164,8 @@ export const craft = {
 };
 
 export interface AttackPlan {
+  /** Valid events sent first (a compromised node also relays honest traffic). */
+  valid?: number;
   /** Events with a wrong signature. */
   forged?: number;
   /** Events altered after signing (id mismatch). */
@@ -182,8 +187,11 @@ export interface AttackReport {
   closeCode: number | undefined;
   /** ms from the first invalid event sent to the relay closing the link; undefined if it stayed open. */
   closedAfterMs: number | undefined;
-  /** Events sent when the relay closed the link. */
+  /** Events sent when the relay closed the link, and when (epoch ms). */
   sentBeforeClose?: number;
+  closedAt?: number;
+  /** Ids of the valid events the relay accepted. */
+  acceptedIds: string[];
   /** Whether a reconnect after the close was refused (HTTP 403 or AUTH refused). */
   reconnect: 'refused' | 'accepted' | 'not-tried';
 }
@@ -193,13 +201,16 @@ export async function runAttack(url: string, secretKey: Uint8Array, plan: Attack
   const nodeId = getPublicKey(secretKey);
   const link = await NostrLink.connect(url, options);
   const auth = options.authenticate === false ? undefined : await link.authenticate(secretKey, url);
-  const report: AttackReport = { type: 'report', nodeId, authenticated: auth?.ok, sent: 0, answers: {}, invalidIds: [], closeCode: undefined, closedAfterMs: undefined, reconnect: 'not-tried' };
+  const report: AttackReport = { type: 'report', nodeId, authenticated: auth?.ok, sent: 0, answers: {}, invalidIds: [], acceptedIds: [], closeCode: undefined, closedAfterMs: undefined, reconnect: 'not-tried' };
+  // An authenticated peer alternates between plain EVENT and our relays' PEER-EVENT frames: both are entry points.
+  const frameFor = (n: number): 'EVENT' | 'PEER-EVENT' => (auth?.ok && n % 2 === 1 ? 'PEER-EVENT' : 'EVENT');
   if (plan.delayMs) await new Promise((r) => setTimeout(r, plan.delayMs));
   const pending: Array<Promise<void>> = [];
   const send = (event: SignedEvent) => {
     report.sent++;
     pending.push(
-      link.publish(event).then((r) => {
+      link.publish(event, frameFor(report.sent)).then((r) => {
+        if (r.ok) report.acceptedIds.push(event.id);
         const key = r.ok ? 'true' : (r.message.split(':', 1)[0] ?? 'unknown');
         report.answers[key] = (report.answers[key] ?? 0) + 1;
       }),
@@ -209,7 +220,12 @@ export async function runAttack(url: string, secretKey: Uint8Array, plan: Attack
   void link.closed.then(() => {
     if (firstInvalidAt !== undefined) report.closedAfterMs = Date.now() - firstInvalidAt;
     report.sentBeforeClose = report.sent;
+    report.closedAt = Date.now();
   });
+  for (let i = 0; i < (plan.valid ?? 0) && link.open; i++) {
+    send(craft.valid(secretKey));
+    await new Promise((r) => setTimeout(r, 20));
+  }
   for (let i = 0; i < (plan.forged ?? 0) && link.open; i++) {
     const event = craft.forged(secretKey);
     firstInvalidAt ??= Date.now();

@@ -1,0 +1,96 @@
+// A Byzantine peer (its own process, authenticated with NIP-42 as a node key) against honest relay A, which
+// forwards to a third relay C. It relays some honest events, then forged signatures, altered content and a flood
+// at 10x A's per-peer limit. A must refuse every invalid event, ban the node within 5 s of its reputation
+// crossing the threshold, drop it from /admin/peers, refuse its reconnect, and neither store nor forward
+// anything invalid to C.
+import t from 'tap';
+import { verifyEvent } from 'nostr-tools/pure';
+import { RawClient } from '../helpers/ws-client.js';
+import { startRelay, type RelayProcess } from '../helpers/relay-process.js';
+import { startMaliciousNode } from '../helpers/malicious-node.js';
+
+let a: RelayProcess;
+let c: RelayProcess;
+t.before(async () => {
+  c = await startRelay();
+  a = await startRelay({ args: ['--peers', c.url, '--rate-limits', 'peer:*:30/10s', '--heartbeat-interval-ms', '500'] });
+});
+t.teardown(async () => {
+  await Promise.all([a?.stop(), c?.stop()]);
+  await Promise.all([a?.cleanup(), c?.cleanup()]);
+});
+
+interface PeersBody {
+  peers: Array<{ nodeId: string | null; state: string }>;
+  inbound: Array<{ nodeId: string }>;
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+t.test('forged, altered and flooding peer: refused, banned within 5 s, dropped, nothing invalid stored or forwarded', async (t) => {
+  await until('A to peer with C', async () => ((await a.admin<PeersBody>('/admin/peers')).body.peers.some((p) => p.state === 'up') ? true : undefined));
+
+  const node = startMaliciousNode(a.url, { valid: 5, forged: 2, altered: 2, flood: { perSecond: 300, seconds: 2 }, delayMs: 2500 });
+  await until('the node to show in /admin/peers', async () => {
+    const text = JSON.stringify((await a.admin<PeersBody>('/admin/peers')).body);
+    return text.includes(node.nodeId) ? true : undefined;
+  });
+  const report = await node.report;
+  t.equal(report.authenticated, true, 'the node authenticated as a peer (NIP-42 with its node key)');
+
+  const refusedInvalid = report.answers.invalid ?? 0;
+  t.equal(refusedInvalid, 4, 'all 4 forged/altered events answered OK false "invalid: ..."');
+  t.ok((report.answers['rate-limited'] ?? 0) >= 1, `flood answered "rate-limited:" (${report.answers['rate-limited']})`);
+  t.ok(report.acceptedIds.length <= 30, `${report.acceptedIds.length} valid events accepted: no more than the per-peer limit`);
+  t.equal(report.closeCode, 1008, 'A closed the link (policy violation)');
+  t.equal(report.reconnect, 'refused', 'the reconnect and AUTH are refused');
+
+  const crossed = await a.waitForLog(/^reputation fell to the ban threshold$/);
+  const banned = await a.waitForLog(/^peer banned$/);
+  t.equal(crossed.nodeId, node.nodeId);
+  t.equal(banned.nodeId, node.nodeId);
+  const crossedAt = Date.parse(String(crossed.time));
+  t.ok(Date.parse(String(banned.time)) - crossedAt < 5000, 'banned within 5 s of crossing the threshold');
+  t.ok(report.closedAt! - crossedAt < 5000, `link closed ${report.closedAt! - crossedAt} ms after crossing the threshold`);
+
+  const peersText = JSON.stringify((await a.admin<PeersBody>('/admin/peers')).body);
+  t.notOk(peersText.includes(node.nodeId), 'gone from /admin/peers');
+
+  const failures = a.logs.filter((l) => String(l.msg).startsWith('signature verification failed') && l.peerNodeId === node.nodeId);
+  t.ok(failures.length >= 4, `"signature verification failed" logged with the peer's node id (${failures.length})`);
+
+  const scores = await a.admin<{ scores: Array<{ nodeId?: string; banned: boolean; offences: Record<string, number> }> }>('/admin/reputation/scores');
+  const row = scores.body.scores.find((s) => s.nodeId === node.nodeId);
+  t.ok(row?.banned, 'scores show the node banned');
+  t.ok((row?.offences.signature ?? 0) >= 2 && (row?.offences.id ?? 0) >= 2 && (row?.offences['rate-limit'] ?? 0) >= 1, `offences ${JSON.stringify(row?.offences)}`);
+
+  // C received the node's valid events through A (so the path works) and nothing invalid.
+  const readerC = await RawClient.connect(c.url);
+  const readerA = await RawClient.connect(a.url);
+  const onC = await until('forwarded events on C', async () => {
+    const r = await readerC.query('fwd', { authors: [node.nodeId], limit: 1000 });
+    return r.events.length >= 5 ? r.events : undefined;
+  });
+  t.ok(onC.every((e) => verifyEvent(e as Parameters<typeof verifyEvent>[0])), `all ${onC.length} events forwarded to C verify`);
+  // OKs of events accepted just before the ban are lost with the link, so bound the count rather than list ids.
+  t.ok(onC.length <= 30, `C holds ${onC.length} of the node's events: no more than A's per-peer limit let through`);
+  t.same((await readerA.query('inv-a', { ids: report.invalidIds })).events, [], 'nothing invalid stored on A');
+  t.same((await readerC.query('inv-c', { ids: report.invalidIds })).events, [], 'nothing invalid forwarded to C');
+  t.notOk(c.logs.some((l) => String(l.msg).startsWith('signature verification failed')), 'C never saw an invalid event');
+  await readerA.close();
+  await readerC.close();
+
+  const metrics = (await a.admin<string>('/metrics')).body;
+  t.match(metrics, /relay_invalid_events_total\{reason="signature",source="peer"\} 2/);
+  t.match(metrics, /relay_invalid_events_total\{reason="id",source="peer"\} 2/);
+  t.match(metrics, /relay_rate_limited_total\{scope="peer",source="peer"\} [1-9]/);
+  t.match(metrics, /relay_bans_total\{origin="auto",type="peer"\} 1/);
+});
