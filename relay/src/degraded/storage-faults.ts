@@ -13,6 +13,7 @@ import type { EventReader } from '../server/reader.js';
 import { Journal } from '../storage/journal.js';
 import type { PgEventStore } from '../storage/pg-event-store.js';
 import { ResilientStore } from '../storage/resilient-store.js';
+import { StorageError } from '../storage/types.js';
 import { verifyIntegrity } from './integrity.js';
 import { StorageFaultMetrics } from './metrics.js';
 import { resilientReader } from './reader.js';
@@ -82,6 +83,9 @@ export class StorageFaults {
       dataDir: config.dataDir,
     });
     this.reader = resilientReader(this.store, this.cache, log);
+    // Failures the probes see count too: during an outage nothing else may be touching the dependency.
+    deps.dbProbe.onFailure((err) => deps.metrics.dbErrors.inc({ code: err instanceof StorageError ? err.code : 'timeout' }));
+    cacheProbe.onFailure(() => deps.metrics.cacheErrors.inc({ op: 'probe' }));
   }
 
   /** Fields merged into /admin/status. */

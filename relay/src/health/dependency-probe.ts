@@ -21,6 +21,7 @@ export class DependencyProbe {
   private timer: NodeJS.Timeout | undefined;
   private probing = false;
   private readonly listeners: Array<(state: DependencyState, previous: DependencyState) => void> = [];
+  private readonly failureListeners: Array<(err: unknown) => void> = [];
   private down = deferred();
   private readonly timeoutMs: number;
 
@@ -36,6 +37,11 @@ export class DependencyProbe {
     timeoutMs?: number,
   ) {
     this.timeoutMs = timeoutMs ?? intervalMs;
+  }
+
+  /** Told about every failed probe and reported failure (error metrics). */
+  onFailure(listener: (err: unknown) => void): void {
+    this.failureListeners.push(listener);
   }
 
   /** Resolves when the dependency is (or next goes) down: the data path races slow calls against it. */
@@ -85,6 +91,7 @@ export class DependencyProbe {
       // A probe that lost the race may still settle; observe it so a late rejection is not unhandled.
       attempt.catch((late: unknown) => this.log.debug({ err: late, dependency: this.name }, 'late probe failure'));
       this.lastError = (err as Error).message;
+      this.notifyFailure(err);
       this.set('down');
     } finally {
       clearTimeout(timer);
@@ -96,7 +103,12 @@ export class DependencyProbe {
   /** The data path saw a connection-level error: mark down now; the probe will see the recovery. */
   reportFailure(err: unknown): void {
     this.lastError = (err as Error)?.message ?? String(err);
+    this.notifyFailure(err);
     this.set('down');
+  }
+
+  private notifyFailure(err: unknown): void {
+    for (const listener of this.failureListeners) listener(err);
   }
 
   private set(state: DependencyState): void {

@@ -106,8 +106,7 @@ export class ResilientStore implements EventStore {
       this.migrated = true;
     } catch (err) {
       if (!(err instanceof StorageError)) throw err;
-      this.noteDbError(err);
-      this.o.dbProbe.reportFailure(err);
+      this.noteDbError(err, true);
       this.log.error({ err, code: err.code }, 'PostgreSQL unavailable at start-up; starting in degraded mode (migrations run on recovery)');
       this.enterDegraded('database unavailable at start-up');
     }
@@ -161,9 +160,10 @@ export class ResilientStore implements EventStore {
     return { status: 'stored' };
   }
 
-  private noteDbError(err: StorageError): void {
-    this.o.dbErrors.inc({ code: err.code });
-    if (OUTAGE_CODES.has(err.code)) this.o.dbProbe.reportFailure(err);
+  /** Counts the error; outage-kind errors (or `down`) also flip the probe, whose failure listener does the counting then. */
+  private noteDbError(err: StorageError, down = false): void {
+    if (down || OUTAGE_CODES.has(err.code)) this.o.dbProbe.reportFailure(err);
+    else this.o.dbErrors.inc({ code: err.code });
   }
 
   private enterDegraded(reason: string): void {

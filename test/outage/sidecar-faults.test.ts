@@ -1,0 +1,115 @@
+import t from 'tap';
+import { freshDatabase, freshRedisNamespace } from '../helpers/db.js';
+import { startRelay } from '../helpers/relay-process.js';
+import { RawClient, signed } from '../helpers/ws-client.js';
+import { startSidecar } from './helpers/sidecar-process.js';
+import { Workload, idsInDatabase, sleep, until } from './helpers/workload.js';
+
+interface Status {
+  mode: string;
+  cache: string;
+  storage: { queueDepth: number };
+}
+
+// Faults injected on the wire by the chaos sidecar between the relay and PostgreSQL / Redis: partitions (frozen
+// connections, black-holed new ones), TCP resets, PostgreSQL ErrorResponses (57P03: in recovery) and Redis error
+// replies (-LOADING, -OOM), while a workload publishes continuously. Afterwards every acknowledged event is in
+// PostgreSQL exactly once.
+const db = await freshDatabase('outage_sidecar');
+const ns = freshRedisNamespace();
+const sidecar = await startSidecar([
+  { name: 'postgres', upstream: '127.0.0.1:5432' },
+  { name: 'redis', upstream: '127.0.0.1:6379' },
+]);
+const pgUrl = new URL(db.url);
+pgUrl.port = String(sidecar.ports.postgres);
+const relay = await startRelay({
+  databaseUrl: pgUrl.toString(),
+  redisUrl: `redis://127.0.0.1:${sidecar.ports.redis}/0`,
+  redisKeyPrefix: ns.prefix,
+  // Short client-side timeouts, so connections frozen by a partition are given up within the test's time.
+  args: ['--db-statement-timeout-ms', '1500', '--db-connect-timeout-ms', '1000'],
+});
+t.teardown(async () => {
+  await relay.stop();
+  await sidecar.stop();
+  await db.drop();
+  await ns.cleanup();
+});
+const status = async () => (await relay.admin<Status>('/admin/status')).body;
+const workload = new Workload(() => relay.url);
+workload.start();
+t.teardown(() => workload.stop());
+
+async function outage(t: Tap.Test, what: string, link: 'postgres' | 'redis', toxics: Array<{ type: string; attributes?: Record<string, unknown> }>, holdMs = 1500) {
+  const field = link === 'postgres' ? 'mode' : 'cache';
+  const bad = link === 'postgres' ? 'degraded' : 'fallback-mode';
+  const good = link === 'postgres' ? 'normal' : 'ok';
+  const added: string[] = [];
+  for (const toxic of toxics) added.push(await sidecar.addToxic(link, toxic));
+  const at = Date.now();
+  await until(`${what}: ${bad}`, async () => (await status())[field] === bad, 5000, 20);
+  const detectionMs = Date.now() - at;
+  t.ok(detectionMs < 1000, `${what}: ${bad} after ${detectionMs} ms`);
+  await sleep(holdMs);
+  for (const name of added) await sidecar.removeToxic(link, name);
+  await until(`${what}: back to ${good}`, async () => (await status())[field] === good, 20_000, 50);
+  t.pass(`${what}: recovered on its own`);
+}
+
+t.test('PostgreSQL link: partition (black-holed new connections, frozen open ones)', (t) =>
+  outage(t, 'pg partition', 'postgres', [{ type: 'partition', attributes: { new: 'blackhole', existing: 'freeze' } }]),
+);
+
+t.test('PostgreSQL link: TCP resets and an ErrorResponse 57P03 (the database system is in recovery mode)', async (t) => {
+  await outage(t, 'pg reset + 57P03', 'postgres', [
+    { type: 'pg_error', attributes: { sqlstate: '57P03', message: 'the database system is in recovery mode' } },
+    { type: 'reset_peer', attributes: { timeout: 0 } },
+  ]);
+  const metrics = (await relay.admin<string>('/metrics')).body;
+  t.match(metrics, /relay_db_errors_total\{code="(unavailable|connection)"\} [1-9]/, 'database errors counted by code');
+});
+
+t.test('Redis link: partition, then -LOADING and -OOM error replies', async (t) => {
+  await outage(t, 'redis partition', 'redis', [{ type: 'partition', attributes: { new: 'refuse', existing: 'reset' } }]);
+  await outage(t, 'redis LOADING', 'redis', [{ type: 'redis_error', attributes: { error: 'LOADING Redis is loading the dataset in memory' } }]);
+  await outage(t, 'redis OOM', 'redis', [{ type: 'redis_error', attributes: { error: "OOM command not allowed when used memory > 'maxmemory'." } }]);
+});
+
+t.test('both links partitioned at once: the journal alone keeps accepting; REQs end in time', async (t) => {
+  const pgToxic = await sidecar.addToxic('postgres', { type: 'partition', attributes: { new: 'refuse', existing: 'reset' } });
+  const redisToxic = await sidecar.addToxic('redis', { type: 'partition', attributes: { new: 'refuse', existing: 'reset' } });
+  await until('both down', async () => {
+    const s = await status();
+    return s.mode === 'degraded' && s.cache === 'fallback-mode';
+  }, 5000, 20);
+  const client = await RawClient.connect(relay.url);
+  const ev = signed({ content: 'both links cut' });
+  t.same(await client.publish(ev), { ok: true, message: '' }, 'acknowledged from the journal');
+  const res = await client.query('both', { ids: [ev.id] });
+  t.ok(res.eose, 'REQ ends with EOSE');
+  t.equal(res.events.length, 1, 'served from the journal');
+  const notice = await client.next((f) => f[0] === 'NOTICE', 2000, 'partial NOTICE');
+  t.match(notice[1], /journal only/);
+  await client.close();
+  await sidecar.removeToxic('postgres', pgToxic);
+  await sidecar.removeToxic('redis', redisToxic);
+  await relay.waitForLog(/^database recovered$/, 20_000);
+  await until('all normal', async () => {
+    const s = await status();
+    return s.mode === 'normal' && s.cache === 'ok';
+  }, 20_000);
+  workload.report.acked.add(ev.id);
+});
+
+t.test('after every fault: each acknowledged event is in PostgreSQL exactly once; verify-integrity ok', async (t) => {
+  await sleep(300);
+  const report = await workload.stop();
+  t.same(report.refused, [], 'no publish was refused');
+  t.ok(report.acked.size > 100, `${report.acked.size} events acknowledged`);
+  const { found, multiple } = await idsInDatabase(db.url, report.acked);
+  t.equal(found.size, report.acked.size, 'every acknowledged event is in PostgreSQL');
+  t.equal(multiple, 0);
+  const integrity = await relay.admin<{ ok: boolean }>('/admin/events/verify-integrity');
+  t.ok(integrity.body.ok, `verify-integrity: ${JSON.stringify(integrity.body)}`);
+});
