@@ -61,7 +61,11 @@ export class ProfileRunner {
         if (typeof t === 'string') report.skipped.push({ fault: f.input.name!, reason: t });
         else report.targets.push({ fault: f.input.name!, links: t });
       }
-      this.later(st, st.step.at, () => this.run(st));
+    }
+    // Steps due at once start before the API answers, so the reply reflects the new state.
+    for (const st of this.states) {
+      if (st.step.at === 0) this.run(st);
+      else this.later(st, st.step.at, () => this.run(st));
     }
     this.log.info({ targets: report.targets.length, skipped: report.skipped }, 'profile applied');
     return report;
