@@ -215,6 +215,19 @@ t.test('a hung worker is abandoned after the batch timeout', async (t) => {
   t.ok(p.stats().restarts >= 1, 'hung worker was replaced');
 });
 
+t.test('a deep but moving backlog is not mistaken for a hang', async (t) => {
+  const p = new WorkerPoolVerifier({ workers: 1, batchTimeoutMs: 400 });
+  t.teardown(() => p.close());
+  await p.ready();
+  const ev = finalizeEvent({ kind: 1, created_at: 1_700_000_000, tags: [], content: 'backlog' }, generateSecretKey());
+  // ~0.7 s of work even on an idle core, queued at once: longer than the timeout, but each batch answers in ~15 ms.
+  const items = Array.from({ length: 3_000 }, () => ({ id: ev.id, pubkey: ev.pubkey, sig: ev.sig }));
+  const started = Date.now();
+  const results = await p.verifyMany(items);
+  t.equal(results.filter(Boolean).length, items.length, `all verified (${Date.now() - started} ms)`);
+  t.equal(p.stats().restarts, 0, 'no worker was replaced');
+});
+
 t.test('workers that cannot start fail requests instead of hanging', async (t) => {
   const broken = new URL(`data:text/javascript,${encodeURIComponent("throw new Error('boom at startup');")}`);
   const p = new WorkerPoolVerifier({ workers: 2, workerUrl: broken });

@@ -9,7 +9,7 @@ export interface WorkerPoolOptions {
   workers?: number;
   /** Largest number of items sent to a worker in one message. */
   maxBatch?: number;
-  /** A worker whose oldest batch has been outstanding this long is treated as hung and replaced. */
+  /** A worker holding work that answers nothing for this long is treated as hung and replaced. */
   batchTimeoutMs?: number;
   /** Override for the worker entry (tests); defaults to verify-worker next to this module. */
   workerUrl?: URL;
@@ -33,7 +33,6 @@ interface Pending {
 
 interface Batch {
   items: Pending[];
-  sentAt: number;
 }
 
 interface Slot {
@@ -44,6 +43,8 @@ interface Slot {
   dead: boolean;
   inFlight: Map<number, Batch>;
   inFlightItems: number;
+  /** Last answer from the worker, or when it was handed work while idle. */
+  lastProgress: number;
 }
 
 const MAX_RESTART_DELAY_MS = 5_000;
@@ -190,7 +191,7 @@ export class WorkerPoolVerifier implements SignatureVerifier {
 
   private spawn(index: number): Slot {
     const worker = startWorker(this.workerUrl);
-    const slot: Slot = { index, worker, ready: false, dead: false, inFlight: new Map(), inFlightItems: 0 };
+    const slot: Slot = { index, worker, ready: false, dead: false, inFlight: new Map(), inFlightItems: 0, lastProgress: Date.now() };
     worker.on('message', (msg: WorkerResponse) => this.onMessage(slot, msg));
     worker.on('error', (err) => this.onWorkerGone(slot, `verify worker ${index} failed: ${err.message}`));
     worker.on('exit', (code) => this.onWorkerGone(slot, `verify worker ${index} exited with code ${code}`));
@@ -199,6 +200,7 @@ export class WorkerPoolVerifier implements SignatureVerifier {
 
   private onMessage(slot: Slot, msg: WorkerResponse): void {
     if (slot.dead) return;
+    slot.lastProgress = Date.now();
     if (msg.type === 'ready') {
       slot.ready = true;
       this.startupFailures = 0;
@@ -248,8 +250,8 @@ export class WorkerPoolVerifier implements SignatureVerifier {
     const now = Date.now();
     for (const slot of this.slots) {
       if (slot.dead) continue;
-      const oldest = slot.inFlight.values().next();
-      if (!oldest.done && now - oldest.value.sentAt > this.batchTimeoutMs) {
+      // Time since the last answer, not a batch's age: a deep but moving backlog is not a hang.
+      if (slot.inFlight.size > 0 && now - slot.lastProgress > this.batchTimeoutMs) {
         this.onWorkerGone(slot, `verify worker ${slot.index} did not answer within ${this.batchTimeoutMs} ms`);
       }
     }
@@ -279,7 +281,8 @@ export class WorkerPoolVerifier implements SignatureVerifier {
         flat[3 * i + 2] = t[2];
       }
       const seq = ++this.seq;
-      slot.inFlight.set(seq, { items: chunk.map((c) => c.pending), sentAt: Date.now() });
+      if (slot.inFlight.size === 0) slot.lastProgress = Date.now();
+      slot.inFlight.set(seq, { items: chunk.map((c) => c.pending) });
       slot.inFlightItems += chunk.length;
       this.batchesSent++;
       const req: WorkerRequest = { seq, flat };
