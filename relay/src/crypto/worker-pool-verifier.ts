@@ -54,22 +54,23 @@ const RUNNING_FROM_SOURCE = import.meta.url.endsWith('.ts');
 const DEFAULT_WORKER_URL = new URL(RUNNING_FROM_SOURCE ? './verify-worker.ts' : './verify-worker.js', import.meta.url);
 
 /**
- * Starts the worker entry. Compiled .js runs directly. A .ts entry (tests and benches import the sources via tsx or
- * tap's loader) needs a TS loader inside the worker, and Node 20 does not carry the parent's loader hooks into
- * workers — so a tiny ESM bootstrap registers tsx there first and then imports the entry.
+ * Starts the worker entry. The worker is self-contained CPU work, so the parent's preload flags (tsx, tap's ts-node
+ * and coverage hooks, APM agents) are dropped: they only slow its startup. A .ts entry (tests and benches import the
+ * sources) still needs a TS loader, and Node 20 does not carry the parent's loader hooks into workers — so a tiny
+ * ESM bootstrap registers tsx inside the worker first and then imports the entry.
  */
 function startWorker(url: URL): Worker {
-  if (!url.pathname.endsWith('.ts')) return new Worker(url);
+  const execArgv = withoutPreloads(process.execArgv);
+  if (!url.pathname.endsWith('.ts')) return new Worker(url, { execArgv });
   let tsxApi: string;
   try {
     tsxApi = import.meta.resolve('tsx/esm/api');
   } catch {
-    // No tsx installed: rely on whatever loader flags the worker inherits through execArgv.
+    // No tsx installed: keep the inherited loader flags and hope they cover workers.
     return new Worker(url);
   }
   const bootstrap = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`;
-  // The parent's own loader preloads (tsx, tap's ts-node and coverage hooks) would only slow worker startup down.
-  return new Worker(bootstrap, { eval: true, execArgv: withoutPreloads(process.execArgv) });
+  return new Worker(bootstrap, { eval: true, execArgv });
 }
 
 function withoutPreloads(args: string[]): string[] {
