@@ -15,7 +15,12 @@ export interface DemoOptions {
   say: (line: string) => void;
 }
 
-export async function runDemo(o: DemoOptions): Promise<boolean> {
+export interface DemoOutcome {
+  ran: number;
+  failed: string[];
+}
+
+export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
   const say = o.say;
   const started = supervisorPid(o.dir) === null;
   if (started) {
@@ -46,7 +51,7 @@ export async function runDemo(o: DemoOptions): Promise<boolean> {
   const files = writeReport(o.report, results, 'Chaos demo: every profile as an experiment');
   say('');
   say(`report: ${files.html} (open it in a browser; data in ${files.json})`);
-  const passed = results.length > 0 && results.every((r) => r.passed);
-  say(passed ? 'demo: every experiment PASSED' : 'demo: some experiments FAILED (see the violations above and the report)');
-  return passed;
+  const failed = results.filter((r) => !r.passed).map((r) => r.profile);
+  say(failed.length === 0 ? `demo: all ${results.length} experiments PASSED` : `demo: ${failed.length} of ${results.length} experiments FAILED their verdict: ${failed.join(', ')} (violations above and in the report)`);
+  return { ran: results.length, failed };
 }
