@@ -82,7 +82,9 @@ export class DependencyProbe {
     let timer: NodeJS.Timeout | undefined;
     const attempt = this.probe();
     const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`${this.name} probe timed out after ${this.timeoutMs} ms`)), this.timeoutMs);
+      // Decide in the check phase, after this loop turn's I/O: when the event loop was busy, the answer may be
+      // sitting in the socket already, and a late timer alone must not declare the dependency down.
+      timer = setTimeout(() => setImmediate(() => reject(new Error(`${this.name} probe timed out after ${this.timeoutMs} ms`))), this.timeoutMs);
     });
     try {
       await Promise.race([attempt, deadline]);
