@@ -1,13 +1,12 @@
 /** The yargs command tree. Every command has --help; errors print one clear line and set the exit code. */
 import yargs from 'yargs';
-import { ConfigError } from '../config.js';
-import { ValidationError } from '../yaml-source.js';
-import { ProfileNotFound } from '../profiles/loader.js';
-import { startCommand } from './start.js';
-import { validateFiles } from './validate.js';
 import { applyCommand, clearCommand, faultAddCommand, faultLsCommand, faultRmCommand, resetCommand, statusCommand } from './remote.js';
 import { CliError, EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './exit.js';
 import type { ApiTarget } from './api-client.js';
+
+/** Bad config, profile or file: the user's input, not the sidecar, is wrong. Matched by name so that
+ *  remote commands don't load the whole sidecar just to classify errors. */
+const USAGE_ERRORS = new Set(['ConfigError', 'ValidationError', 'ProfileNotFound']);
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -24,7 +23,7 @@ export async function runCli(args: string[]): Promise<number | undefined> {
       code = r === undefined ? EXIT_OK : r;
     } catch (err) {
       if (err instanceof CliError) code = err.code;
-      else if (err instanceof ConfigError || err instanceof ValidationError || err instanceof ProfileNotFound) code = EXIT_USAGE;
+      else if (USAGE_ERRORS.has((err as Error).constructor.name)) code = EXIT_USAGE;
       else code = EXIT_FAILURE;
       process.stderr.write(`chaos-sidecar: ${(err as Error).message}\n`);
     }
@@ -52,6 +51,8 @@ export async function runCli(args: string[]): Promise<number | undefined> {
       (a) =>
         guard(async () => {
           // --token is global (for remote commands) and also the API token of a started sidecar; env is read by loadConfig.
+          // Loaded lazily: remote commands and --help start faster without the proxy and API code.
+          const { startCommand } = await import('./start.js');
           await startCommand(a.config, {
             node: a.node, seed: a.seed, apiHost: a['api-host'], apiPort: a['api-port'], token: args.includes('--token') || args.some((x) => x.startsWith('--token=')) ? a.token : undefined,
             profile: a.profile, profilesDir: a['profiles-dir'], dialTimeout: a['dial-timeout'], logLevel: a['log-level'],
@@ -85,6 +86,7 @@ export async function runCli(args: string[]): Promise<number | undefined> {
     )
     .command('validate <files..>', 'Check profiles and sidecar configs (file:line: field: reason)', (y) => y.positional('files', { type: 'string', array: true, demandOption: true }), (a) =>
       guard(async () => {
+        const { validateFiles } = await import('./validate.js');
         const r = validateFiles(a.files.map(String));
         for (const l of r.lines) (r.ok ? out : (s: string) => process.stderr.write(`${s}\n`))(l);
         if (!r.ok) for (const l of r.lines.filter((x) => x.includes(': ok ('))) out(l);

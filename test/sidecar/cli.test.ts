@@ -1,0 +1,132 @@
+/** The CLI as a real child process: start, status, apply, clear, reset, fault add|rm, validate, --help, exit codes, precedence. */
+import t from 'tap';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Redis } from 'ioredis';
+import { performance } from 'node:perf_hooks';
+import { call, portOf, runCli, spawnSidecar } from './helpers.js';
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sidecar-cli-'));
+t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+const write = (name: string, text: string) => {
+  const p = path.join(dir, name);
+  fs.writeFileSync(p, text);
+  return p;
+};
+
+t.test('--help everywhere, usage errors exit 2', async (t) => {
+  for (const args of [['--help'], ['start', '--help'], ['fault', 'add', '--help'], ['validate', '--help'], ['apply', '--help']]) {
+    const r = await runCli(args);
+    t.equal(r.code, 0, `${args.join(' ')} exits 0`);
+    t.match(r.stdout, /chaos-sidecar/);
+  }
+  const bad = await runCli(['frobnicate']);
+  t.equal(bad.code, 2);
+  t.match(bad.stderr, /Unknown argument: frobnicate/);
+  const none = await runCli(['fault']);
+  t.equal(none.code, 2);
+});
+
+t.test('validate: shipped profiles pass; a bad file fails with file:line: field', async (t) => {
+  const profiles = fs.readdirSync('chaos-profiles').filter((f) => f.endsWith('.yaml')).map((f) => `chaos-profiles/${f}`);
+  const ok = await runCli(['validate', ...profiles]);
+  t.equal(ok.code, 0, ok.stderr);
+  t.equal(ok.stdout.trim().split('\n').length, profiles.length);
+  const bad = write('bad.yaml', 'faults:\n  - link: redis\n    action: delay\n    delay: { latency: 10ms, jitterr: 1ms }\n');
+  const r = await runCli(['validate', bad]);
+  t.equal(r.code, 2);
+  t.match(r.stderr, /bad\.yaml:4: faults\[0\]\.delay\.jitterr: unknown key/);
+  const cfg = write('cfg.yaml', 'node: a\nlinks:\n  - { name: x, listen: "127.0.0.1:0", upstream: nowhere }\n');
+  const c = await runCli(['validate', cfg]);
+  t.equal(c.code, 2);
+  t.match(c.stderr, /cfg\.yaml:3: links\[0\]\.upstream: upstream must look like "host:port"/);
+});
+
+t.test('start refuses bad config with a clear message and exit code 2', async (t) => {
+  const r1 = await runCli(['start', '--api-host', '0.0.0.0', '--api-port', '0']);
+  t.equal(r1.code, 2);
+  t.match(r1.stderr, /not a loopback address: set an API token/);
+  const r2 = await runCli(['start', '--api-port', 'eighty']);
+  t.equal(r2.code, 2);
+  t.match(r2.stderr, /--api-port: expected a port/);
+  const r3 = await runCli(['start', '--api-port', '0'], { CHAOS_SIDECAR_LOG_LEVEL: 'loud' });
+  t.equal(r3.code, 2);
+  t.match(r3.stderr, /environment CHAOS_SIDECAR_LOG_LEVEL: expected one of/);
+  const cfg = write('badkey.yaml', 'node: a\napi:\n  prot: 1\n');
+  const r4 = await runCli(['start', '--config', cfg]);
+  t.equal(r4.code, 2);
+  t.match(r4.stderr, /badkey\.yaml:3: api\.prot: unknown key/);
+  const r5 = await runCli(['start', '--api-port', '0', '--profile', 'no-such-profile']);
+  t.equal(r5.code, 2);
+  t.match(r5.stderr, /profile not found: no-such-profile/);
+});
+
+t.test('a running sidecar driven by the CLI; flags beat env beat file', async (t) => {
+  const cfg = write('sidecar.yaml', [
+    'node: from-file',
+    'seed: 7',
+    'links:',
+    '  - { name: redis, listen: "127.0.0.1:0", upstream: "127.0.0.1:6379", protocol: tcp }',
+    '  - { name: peer-b, listen: "127.0.0.1:0", upstream: "127.0.0.1:9", protocol: ws }',
+  ].join('\n'));
+  const sc = await spawnSidecar(['--config', cfg, '--api-port', '0', '--node', 'from-flag', '--profile', 'latency', '--log-level', 'warn'], { CHAOS_SIDECAR_NODE: 'from-env', CHAOS_SIDECAR_SEED: '99' });
+  t.teardown(() => sc.stop());
+  const api = ['--api', sc.api];
+  t.match(sc.line, /node=from-flag .*seed=99/, 'flag beats env for node; env beats file for seed');
+
+  const status = await runCli(['status', ...api]);
+  t.equal(status.code, 0);
+  t.match(status.stdout, /node from-flag/);
+  t.match(status.stdout, /profile: latency/, 'start-up profile from --profile is active');
+  t.match(status.stdout, /link redis \[tcp\].*faults: latency-backends/);
+
+  const redisPort = portOf((await call(sc.api, 'GET', '/proxies/redis')).body.listen);
+  const r = new Redis({ host: '127.0.0.1', port: redisPort, db: 11, maxRetriesPerRequest: 0, lazyConnect: true });
+  await r.connect();
+  let t0 = performance.now();
+  await r.ping();
+  t.ok(performance.now() - t0 >= 75, 'the start-up profile delays Redis replies');
+
+  t.equal((await runCli(['clear', ...api])).code, 0);
+  const add = await runCli(['fault', 'add', 'redis', 'redis_error', '--name', 'oom', '--attr', 'error=OOM out of memory', '--duration', '30s', ...api]);
+  t.equal(add.code, 0, add.stderr);
+  t.match(add.stdout, /added oom on redis/);
+  const e = await r.get('k').then(() => null, (err: Error) => err);
+  t.match(e?.message ?? '', /^OOM out of memory/, 'fault added by the CLI is seen by ioredis');
+  const ls = await runCli(['fault', 'ls', ...api]);
+  t.match(ls.stdout, /redis\/oom redis_error upstream (29|30)s left \(api\)/);
+  t.equal((await runCli(['fault', 'rm', 'redis', 'oom', ...api])).code, 0);
+  t0 = performance.now();
+  t.equal(await r.ping(), 'PONG');
+  r.disconnect();
+
+  const missing = await runCli(['fault', 'rm', 'redis', 'oom', ...api]);
+  t.equal(missing.code, 1, 'API refusals exit 1');
+  t.match(missing.stderr, /toxic not found: oom \(HTTP 404\)/);
+  const badAttr = await runCli(['fault', 'add', 'redis', 'latency', '--attr', 'latency', ...api]);
+  t.equal(badAttr.code, 2);
+
+  const apply = await runCli(['apply', 'partition', ...api]);
+  t.equal(apply.code, 0);
+  t.match(apply.stdout, /partition-peers -> peer-b/);
+  const local = write('mine.yaml', 'name: mine\nfaults:\n  - { link: redis, action: delay, delay: { latency: 5ms } }\n');
+  const applyFile = await runCli(['apply', local, ...api]);
+  t.match(applyFile.stdout, /applied profile mine\n {2}mine\.0 -> redis/, 'a local YAML file is posted');
+  t.equal((await runCli(['reset', ...api])).code, 0);
+  t.same((await call(sc.api, 'GET', '/faults')).body.faults, [], 'reset cleared everything');
+  t.match((await runCli(['clear', ...api])).stdout, /no active profile/);
+
+  t.equal(await sc.stop(), 0, 'SIGTERM stops it cleanly with exit 0');
+  const gone = await runCli(['status', ...api]);
+  t.equal(gone.code, 1);
+  t.match(gone.stderr, /cannot reach the sidecar API/);
+});
+
+t.test('start with no links and a chosen API port, ready for a Toxiproxy client', async (t) => {
+  const sc = await spawnSidecar(['--api-port', '0', '--log-level', 'warn']);
+  t.teardown(() => sc.stop());
+  t.match(sc.line, /links=-/);
+  const p = await call(sc.api, 'POST', '/proxies', { name: 'x', listen: '127.0.0.1:0', upstream: '127.0.0.1:6379', enabled: true });
+  t.equal(p.status, 201);
+});

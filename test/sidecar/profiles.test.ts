@@ -1,0 +1,99 @@
+/** Chaos profiles: shipped ones validate and apply; errors name file, line and field; schedules fire and expire. */
+import t from 'tap';
+import { call, connect, echoServer, portOf, roundTrip, sidecar, sleep, wsEchoServer } from './helpers.js';
+import { listProfiles, loadProfile, DEFAULT_PROFILES_DIR } from '../../sidecar/src/profiles/loader.js';
+import { parseProfile } from '../../sidecar/src/profiles/profile.js';
+
+const SHIPPED = ['partition', 'db-outage', 'redis-outage', 'latency', 'flaky-network', 'byzantine', 'bandwidth'];
+
+t.test('every shipped profile validates and applies', async (t) => {
+  const relay = await wsEchoServer();
+  const sc = await sidecar({
+    links: [
+      { name: 'postgres', listen: '127.0.0.1:0', upstream: '127.0.0.1:5432', protocol: 'tcp', enabled: true },
+      { name: 'redis', listen: '127.0.0.1:0', upstream: '127.0.0.1:6379', protocol: 'tcp', enabled: true },
+      { name: 'peer-b', listen: '127.0.0.1:0', upstream: `127.0.0.1:${relay.port}`, protocol: 'ws', enabled: true },
+      { name: 'peer-c', listen: '127.0.0.1:0', upstream: `127.0.0.1:${relay.port}`, protocol: 'ws', enabled: true },
+    ],
+  });
+  t.teardown(async () => { await sc.close(); await relay.close(); });
+  const available = listProfiles(DEFAULT_PROFILES_DIR);
+  for (const name of SHIPPED) {
+    t.ok(available.includes(name), `${name} is shipped`);
+    const p = loadProfile(name, DEFAULT_PROFILES_DIR);
+    const r = await call(sc.apiUrl, 'POST', `/profiles/${name}`);
+    t.equal(r.status, 200, `${name} applies`);
+    t.same(r.body.skipped, [], `${name}: every entry finds its links`);
+    const firstStep = p.steps.filter((s) => s.at === 0).flatMap((s) => s.faults.map((f) => f.input.name));
+    const placed = (await call(sc.apiUrl, 'GET', '/faults')).body.faults.map((f: { name: string }) => f.name);
+    for (const n of firstStep) t.ok(placed.includes(n), `${name}: ${n} active`);
+    t.equal((await call(sc.apiUrl, 'DELETE', '/profiles')).status, 204);
+    t.same((await call(sc.apiUrl, 'GET', '/faults')).body.faults, [], `${name}: cleared`);
+  }
+});
+
+t.test('validation errors name the file, line and field', async (t) => {
+  const cases: Array<[string, RegExp]> = [
+    ['faults:\n  - link: redis\n    action: delay\n    delay:\n      latency: 100ms\n      jiter: 5ms\n', /^x\.yaml:6: faults\[0\]\.delay\.jiter: unknown key/],
+    ['faults:\n  - link: redis\n    action: delay\n    delay: { latency: soon }\n', /^x\.yaml:4: faults\[0\]\.delay\.latency: expected a duration/],
+    ['faults:\n  - action: loss\n', /^x\.yaml:2: faults\[0\]: missing required key "link"/],
+    ['faults:\n  - link: a\n    action: delay\n    type: latency\n', /exactly one of "action" .* or "type"/],
+    ['faults:\n  - link: a\n    type: latency\n    attributes: { latency: -5 }\n', /^x\.yaml:4: faults\[0\]\.attributes: attribute "latency" of latency: must be >= 0/],
+    ['faults:\n  - link: a\n    type: nope\n', /^x\.yaml:3: faults\[0\]\.type: unknown fault type "nope"/],
+    ['faults:\n  - link: a\n    action: loss\n    direction: sideways\n', /^x\.yaml:4: faults\[0\]\.direction: expected to, from or both/],
+    ['steps:\n  - at: 1s\n    every: 10s\n    faults:\n      - { link: a, action: partition }\n', /^x\.yaml:3: steps\[0\]\.every: a repeating step needs a duration/],
+    ['faults:\n  - link: a\n    action: delay\n  bad indent\n', /^x\.yaml:\d+: invalid YAML/],
+    ['name: x\nfaults: []\nextra: 1\n', /^x\.yaml:3: extra: unknown key/],
+  ];
+  for (const [text, re] of cases) {
+    t.throws(() => parseProfile(text, 'x.yaml', 'x'), re, re.source);
+  }
+  const ok = parseProfile('faults:\n  - link: [redis, "peer-*"]\n    action: loss\n    direction: both\n    loss: { loss: "25", correlation: "50" }\n', 'x.yaml', 'x');
+  t.same(ok.steps[0]!.faults[0]!.input, { name: 'x.0', type: 'loss', stream: 'both', toxicity: 1, attributes: { probability: 0.25, correlation: 0.5, mode: 'message' }, source: 'profile:x' }, 'Chaos Mesh vocabulary compiles to our fault');
+  const bw = parseProfile('faults:\n  - link: a\n    action: bandwidth\n    bandwidth: { rate: 8mbit }\n', 'x.yaml', 'x');
+  t.equal(bw.steps[0]!.faults[0]!.input.attributes!.rate, 1000, '8mbit = 1000 KB/s');
+});
+
+t.test('schedules fire and expire, measured through the link', async (t) => {
+  const echo = await echoServer();
+  const sc = await sidecar({ node: 'a', links: [{ name: 'echo', listen: '127.0.0.1:0', upstream: `127.0.0.1:${echo.port}`, protocol: 'tcp', enabled: true }] });
+  t.teardown(async () => { await sc.close(); await echo.close(); });
+  const yaml = [
+    'name: pulse',
+    'steps:',
+    '  - at: 200ms',
+    '    duration: 400ms',
+    '    every: 1000ms',
+    '    repeat: 2',
+    '    faults:',
+    '      - { name: pulse-lat, link: "ech*", type: latency, stream: downstream, attributes: { latency: 150 } }',
+    '      - { name: only-b, link: echo, nodes: [b], action: partition }',
+  ].join('\n');
+  const applied = await call(sc.apiUrl, 'POST', '/profiles', yaml, { 'content-type': 'application/yaml' });
+  t.equal(applied.status, 200);
+  t.same(applied.body.skipped, [{ fault: 'only-b', reason: 'for nodes b, this is a' }], 'entries for other nodes are skipped');
+  const t0 = Date.now();
+  const at = async (ms: number) => { await sleep(Math.max(0, t0 + ms - Date.now())); };
+  const probe = async () => {
+    const s = await connect(portOf(sc.sidecar.links.get('echo')!.spec().listen));
+    const ms = await roundTrip(s, Buffer.from('p'));
+    s.destroy();
+    return ms;
+  };
+  await at(50);
+  t.ok((await probe()) < 140, 'before the offset: no delay');
+  await at(350);
+  t.ok((await probe()) >= 145, 'during the first run: delayed');
+  const active = (await call(sc.apiUrl, 'GET', '/profiles')).body.active;
+  t.equal(active.steps[0].active, true);
+  await at(750);
+  t.ok((await probe()) < 140, 'after its duration: no delay');
+  await at(1350);
+  t.ok((await probe()) >= 145, 'second run: delayed again');
+  await at(1750);
+  t.ok((await probe()) < 140, 'after the last run: no delay');
+  await at(2300);
+  const st = (await call(sc.apiUrl, 'GET', '/profiles')).body.active;
+  t.match(st.steps[0], { active: false, runs: 2, next_change_in_ms: null }, 'repeat: 2 means two runs');
+  t.same((await call(sc.apiUrl, 'GET', '/faults')).body.faults, []);
+});
