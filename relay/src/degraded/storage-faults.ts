@@ -117,7 +117,10 @@ export class StorageFaults {
       const sample = sampleText === null ? undefined : Number(sampleText);
       if (sample !== undefined && (!Number.isSafeInteger(sample) || sample < 1)) throw new HttpError(400, 'sample must be a positive integer');
       if (!this.store.databaseReachable) {
-        return { status: 503, body: { ok: false, error: 'PostgreSQL is unavailable (degraded mode)', pending: this.journal.pendingCount } };
+        return {
+          status: 503,
+          body: { ok: false, checked: 0, invalid: 0, duplicates: 0, pending: this.journal.pendingCount, problems: ['PostgreSQL is unavailable (degraded mode)'] },
+        };
       }
       return verifyIntegrity(
         {
