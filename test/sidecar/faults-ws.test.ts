@@ -127,7 +127,7 @@ t.test('partition on a ws link refuses new peers and freezes open ones until hea
   const s = net.connect(port, '127.0.0.1');
   const err = await new Promise<string>((r) => { s.on('error', (e: NodeJS.ErrnoException) => r(e.code ?? 'error')); s.on('close', () => r('closed')); });
   t.equal(err, 'ECONNRESET', 'new peer connection refused');
-  const got = collect(ws, 300);
+  const got = collect(ws, 300, 300);
   ws.send('during');
   t.same(await got, [], 'nothing crosses the partition');
   const after = collect(ws, 200);

@@ -192,8 +192,11 @@ export async function wsOpen(port: number, protocols: string[] = []): Promise<We
   return ws;
 }
 
-/** Collect ws messages until none came for `quietMs` (at least `minMs`, at most 5 s). */
-export function collect(ws: WebSocket, quietMs: number, minMs = 0): Promise<string[]> {
+/**
+ * Collect ws messages until none came for `quietMs` after the last one; when none
+ * come at all, give up after `firstMs` (the box may be busy: don't confuse slow with lost).
+ */
+export function collect(ws: WebSocket, quietMs: number, firstMs = 2000): Promise<string[]> {
   const got: string[] = [];
   // Clocks start at the first tick, so synchronous work after collect() (signing events) doesn't eat the window.
   let t0 = 0;
@@ -208,7 +211,8 @@ export function collect(ws: WebSocket, quietMs: number, minMs = 0): Promise<stri
       const now = Date.now();
       if (t0 === 0) t0 = now;
       if (last === 0) last = now;
-      if ((now - last >= quietMs && now - t0 >= Math.max(minMs, quietMs)) || now - t0 > 5000) {
+      const quiet = got.length === 0 ? now - t0 >= Math.max(firstMs, quietMs) : now - last >= quietMs;
+      if (quiet || now - t0 > 8000) {
         clearInterval(iv);
         ws.off('message', on);
         r(got);

@@ -97,3 +97,20 @@ t.test('schedules fire and expire, measured through the link', async (t) => {
   t.match(st.steps[0], { active: false, runs: 2, next_change_in_ms: null }, 'repeat: 2 means two runs');
   t.same((await call(sc.apiUrl, 'GET', '/faults')).body.faults, []);
 });
+
+t.test('sidecar config: flags > env > file > defaults, errors name the key', async (t) => {
+  const fs = await import('node:fs');
+  const os = await import('node:os');
+  const path = await import('node:path');
+  const { loadConfig } = await import('../../sidecar/src/config.js');
+  const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'sidecar-cfg-')), 'c.yaml');
+  fs.writeFileSync(file, 'node: file\nseed: 1\napi: { port: 9000 }\nprofile: latency\nlinks:\n  - { name: redis, listen: "127.0.0.1:0", upstream: "127.0.0.1:6379" }\n');
+  const c = loadConfig(file, { node: 'flag' }, { CHAOS_SIDECAR_NODE: 'env', CHAOS_SIDECAR_SEED: '2' });
+  t.match(c, { node: 'flag', seed: 2, api: { host: '127.0.0.1', port: 9000 }, profile: 'latency', dialTimeoutMs: 2000 });
+  t.same(c.links, [{ name: 'redis', listen: '127.0.0.1:0', upstream: '127.0.0.1:6379', protocol: 'tcp', enabled: true }]);
+  t.throws(() => loadConfig(undefined, { apiPort: 'eighty' }, {}), /^--api-port: expected a port/);
+  t.throws(() => loadConfig(undefined, {}, { CHAOS_SIDECAR_DIAL_TIMEOUT: 'soon' }), /^environment CHAOS_SIDECAR_DIAL_TIMEOUT: expected a duration/);
+  fs.writeFileSync(file, 'links:\n  - { name: a, listen: "127.0.0.1:0", upstream: "127.0.0.1:1" }\n  - { name: a, listen: "127.0.0.1:0", upstream: "127.0.0.1:1" }\n');
+  t.throws(() => loadConfig(file, {}, {}), /c\.yaml:3: links\[1\]\.name: duplicate link name a/);
+  fs.rmSync(path.dirname(file), { recursive: true });
+});
