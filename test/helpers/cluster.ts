@@ -57,7 +57,7 @@ export async function startSidecar(name: string, links: Array<Omit<SidecarLinkSp
   const child = spawn(process.execPath, [SIDECAR_MAIN, 'start', '--config', configFile, '--api-port', String(apiPort), '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`sidecar ${name} not ready in 15 s: ${output.slice(-2000)}`)), 15_000);
+    const timer = setTimeout(() => reject(new Error(`sidecar ${name} not ready in 60 s: ${output.slice(-2000)}`)), 60_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       if (output.includes('chaos-sidecar ready')) {

@@ -1,8 +1,8 @@
 export type HeartbeatVerdict = 'alive' | 'suspect' | 'dead';
 
 /**
- * Liveness of one link from WebSocket pings: a ping every interval, anything heard from the peer (a pong or
- * a message) counts. Silent for more than 1.5 intervals: suspect; silent for the timeout: dead.
+ * Liveness of one link: a ping every interval (sent by the caller; answered end to end), anything heard from
+ * the peer (an answer or any message) counts. Silent for more than 1.5 intervals: suspect; silent for the timeout: dead.
  */
 export class Heartbeat {
   private timer: NodeJS.Timeout | undefined;

@@ -17,6 +17,14 @@ const MAX_INBOUND_PAYLOAD = 64 * 1024 * 1024;
 /** How long we wait for a relay's AUTH challenge before treating it as a relay that does not use NIP-42. */
 const AUTH_CHALLENGE_WAIT_MS = 2000;
 const NIP11_TIMEOUT_MS = 2000;
+/**
+ * Heartbeats are Nostr frames, not WebSocket pings: a proxy in the path (the chaos sidecar terminates
+ * WebSockets) answers pings itself, which would hide a dead or partitioned peer. A REQ for an impossible id
+ * with limit 0 is answered by EOSE from the relay itself (any NIP-01 relay), matches no live event, and
+ * replaces itself each time (same subscription id).
+ */
+const HEARTBEAT_SUB = 'peer-hb';
+const HEARTBEAT_REQ = JSON.stringify(['REQ', HEARTBEAT_SUB, { ids: ['0'.repeat(64)], limit: 0 }]);
 
 export interface PeerLinkOptions {
   url: string;
@@ -59,6 +67,9 @@ export class PeerLink {
   authenticated = false;
   lastError: string | null = null;
   upSince: number | null = null;
+  /** Dial attempts since the link was last up. */
+  attempts = 0;
+  private dialling = false;
   readonly queue: OutboundQueue;
   readonly heartbeat: Heartbeat;
   private ws: WebSocket | null = null;
@@ -77,7 +88,7 @@ export class PeerLink {
     this.heartbeat = new Heartbeat(
       options.heartbeatIntervalMs,
       options.heartbeatTimeoutMs,
-      () => this.ws?.readyState === WebSocket.OPEN && this.ws.ping(),
+      () => this.send(HEARTBEAT_REQ),
       (verdict, silentMs) => this.onHeartbeat(verdict, silentMs),
     );
   }
@@ -204,7 +215,11 @@ export class PeerLink {
 
   private async connect(): Promise<void> {
     if (this.stopped) return;
-    this.setState('connecting', 'dialling');
+    this.dialling = true;
+    // 'connecting' is the first dial; a peer that was lost stays 'down' while we redial it.
+    if (this.state !== 'down') this.setState('connecting', 'dialling');
+    else this.log.debug({ attempt: this.attempts + 1 }, 'redialling peer');
+    this.attempts++;
     const info = await this.fetchInformation();
     if (this.stopped) return;
     if (info) {
@@ -241,7 +256,6 @@ export class PeerLink {
       }
       this.onFrame(frame);
     });
-    ws.on('pong', () => this.heartbeat.pong());
     ws.on('error', (err) => {
       this.lastError = err.message;
       this.log.debug({ err }, 'peer connection error');
@@ -276,7 +290,9 @@ export class PeerLink {
   }
 
   private markUp(reason: string): void {
-    if (this.state !== 'connecting' || this.stopped) return;
+    if (!this.dialling || this.stopped) return;
+    this.dialling = false;
+    this.attempts = 0;
     this.backoff.reset();
     this.lastError = null;
     this.upSince = Date.now();
@@ -298,6 +314,8 @@ export class PeerLink {
       const req = this.reqs.get(a);
       if (req) req.events.push(frame[2]);
       else if (a === 'peer-live') this.options.onLiveEvent(this, frame[2]);
+    } else if ((type === 'EOSE' || type === 'CLOSED') && a === HEARTBEAT_SUB) {
+      this.heartbeat.pong();
     } else if (type === 'EOSE' && typeof a === 'string') {
       const req = this.reqs.get(a);
       if (req) req.resolve(req.events);
@@ -328,6 +346,7 @@ export class PeerLink {
   }
 
   private onClosed(reason: string): void {
+    this.dialling = false;
     this.heartbeat.stop();
     this.authenticated = false;
     this.upSince = null;

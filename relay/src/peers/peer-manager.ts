@@ -148,7 +148,7 @@ export class PeerManager {
 
   private onStateChange(link: PeerLink, from: PeerState, to: PeerState, reason: string): void {
     const fields = { peerUrl: link.url, nodeId: link.remoteNodeId, from, to, reason };
-    if (to === 'up' && from === 'connecting') {
+    if (to === 'up' && (from === 'connecting' || from === 'down')) {
       this.log.info({ ...fields, authenticated: link.authenticated, queued: link.queue.depth }, 'peer up');
       this.gossip.tick();
       void this.antiEntropy.sync(link, 'link up');
