@@ -167,3 +167,27 @@ t.test('one-way partition (a cannot reach b): b still reaches a; heal converges'
   await waitFor('identical id sets', converged, 20_000);
   t.equal(await has(b().url, [fromA.id]), 1, "a's event arrived after heal");
 });
+
+t.test('banning a node cuts its links at once, keeps it out of peers and gossip; unban restores', async (t) => {
+  const idB = await nodeIdOf(b());
+  const idA = await nodeIdOf(a());
+  await waitFor('peers up before the ban', async () => (await peersOf(a()))[0]?.state === 'up' && (await peersOf(b()))[0]?.state === 'up', 15_000);
+  const res = await a().admin('/admin/peers/ban', { method: 'POST', body: JSON.stringify({ nodeId: idB, reason: 'test ban' }) });
+  t.equal(res.status, 200, 'ban accepted');
+  await waitFor('b left a\'s peer list', async () => (await peersOf(a())).length === 0, 5000);
+  const body = (await a().admin<{ banned: Array<{ nodeId: string }>; inbound: Array<{ nodeId: string }> }>('/admin/peers')).body;
+  t.same(body.banned.map((x) => x.nodeId), [idB], 'listed as banned');
+  await waitFor('b\'s inbound connection closed', async () => !(await a().admin<{ inbound: Array<{ nodeId: string }> }>('/admin/peers')).body.inbound.some((i) => i.nodeId === idB), 5000);
+  const view = await gossipOf(a());
+  t.notOk(view.reachable.includes(idB) || view.unreachable.some((u) => u.nodeId === idB), 'dropped from gossip');
+  await waitFor('b cannot get back in (AUTH refused)', async () => (await peersOf(b()))[0]?.state !== 'up', 10_000);
+  const fromB = signed({ content: 'from a banned node' });
+  await publishTo(b().url, [fromB]);
+  await new Promise((r) => setTimeout(r, 1000));
+  t.equal(await has(a().url, [fromB.id]), 0, "the banned node's events do not reach a");
+  const unban = await a().admin('/admin/peers/unban', { method: 'POST', body: JSON.stringify({ nodeId: idB }) });
+  t.equal(unban.status, 200);
+  await waitFor('links back up after unban', async () => (await peersOf(a()))[0]?.state === 'up' && (await peersOf(b()))[0]?.state === 'up', 20_000);
+  await waitFor('the event arrives once unbanned', async () => (await has(a().url, [fromB.id])) === 1, 20_000);
+  t.ok(idA);
+});

@@ -8,7 +8,8 @@ const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() 
 export function registerPeeringRoutes(admin: AdminServer, manager: PeerManager, server: RelayServer, nodeId: string, isBanned: (id: string) => boolean): void {
   admin.route('GET', '/admin/peers', () => ({
     nodeId,
-    peers: manager.list().filter((l) => !(l.remoteNodeId && isBanned(l.remoteNodeId) && l.options.origin === 'learned')).map((l) => ({
+    // Banned nodes leave the peer list (their links stay cut until unbanned); they are listed apart.
+    peers: manager.list().filter((l) => l.state !== 'banned' && !(l.remoteNodeId && isBanned(l.remoteNodeId))).map((l) => ({
       nodeId: l.remoteNodeId,
       url: l.url,
       origin: l.options.origin,
@@ -21,6 +22,7 @@ export function registerPeeringRoutes(admin: AdminServer, manager: PeerManager, 
       queueOverflowed: l.queue.overflowed,
       lastError: l.lastError,
     })),
+    banned: manager.list().filter((l) => l.state === 'banned' || (l.remoteNodeId && isBanned(l.remoteNodeId))).map((l) => ({ nodeId: l.remoteNodeId, url: l.url })),
     inbound: [...server.connections].flatMap((c) => (c.source.kind === 'peer' ? [{ nodeId: c.source.nodeId, url: c.source.url, address: c.address }] : [])),
   }));
 
