@@ -50,8 +50,8 @@ NODES ?= 2
 CLUSTER_TSC = ./node_modules/.bin/tsc -b cluster
 CLUSTER_CLI = node cluster/dist/cli/cluster.js --dir $(CLUSTER_DIR)
 CHAOS_CLI = node cluster/dist/cli/chaos.js --dir $(CLUSTER_DIR)
-# NODE also names the node binary above; a value of "node" means no node was chosen.
-CLUSTER_NODE = $(filter-out node,$(NODE))
+# NODE also names the node binary above (and npm exports NODE=/path/to/node): such values mean no node was chosen.
+CLUSTER_NODE = $(if $(findstring /,$(NODE)),,$(filter-out node,$(NODE)))
 CHAOS_ONLY = $(if $(NODES_ONLY),--nodes $(NODES_ONLY))
 
 .PHONY: up down status logs chaos-partition chaos-db-outage chaos-redis-outage chaos-latency chaos-flaky chaos-byzantine chaos-crash chaos-reset chaos-run

@@ -78,7 +78,7 @@ export function writeSidecarConfig(layout: ClusterLayout, node: NodeLayout): str
 
 /**
  * `source .cluster/env.sh` puts shims first on PATH so the runbook's commands work as written:
- * psql and redis-cli reach the private servers (node a by default, NODE=b for another), journalctl reads the log files.
+ * psql and redis-cli reach the private servers (node a by default, CLUSTER_NODE=b for another; not NODE, which npm sets to the node binary), journalctl reads the log files.
  */
 export function writeOperatorShims(layout: ClusterLayout, cliPath: string): void {
   const p = paths(layout);
@@ -91,18 +91,18 @@ export function writeOperatorShims(layout: ClusterLayout, cliPath: string): void
     chmodSync(file, 0o755);
   };
   shim('redis-cli', [
-    `db=$(case "\${NODE:-${first.name}}" in ${redisCase} *) echo "unknown NODE=\${NODE}" >&2; exit 2 ;; esac)`,
+    `db=$(case "\${CLUSTER_NODE:-${first.name}}" in ${redisCase} *) echo "unknown CLUSTER_NODE=\${CLUSTER_NODE}" >&2; exit 2 ;; esac)`,
     'for a in "$@"; do case "$a" in -p|-h|-n|-u) exec /usr/bin/redis-cli "$@" ;; esac; done',
     `exec /usr/bin/redis-cli -h ${layout.host} -p ${layout.redis.port} -n "$db" "$@"`,
   ].join('\n'));
   shim('journalctl', `exec ${JSON.stringify(process.execPath)} ${JSON.stringify(cliPath)} --dir ${JSON.stringify(layout.dir)} journal "$@"`);
   const exportsFor = (n: NodeLayout) => directEndpoints(layout, n);
   writeFileSync(p.envFile, [
-    `# source ${p.envFile}  — point the runbook's commands at the local cluster (node ${first.name}; export NODE=b and re-source for b).`,
+    `# source ${p.envFile}  — point the runbook's commands at the local cluster (node ${first.name}; export CLUSTER_NODE=b and re-source for b).`,
     `export CLUSTER_DIR=${JSON.stringify(layout.dir)}`,
     `export PATH=${JSON.stringify(p.bin)}:"$PATH"`,
     `export PGHOST=${layout.host} PGPORT=${layout.postgres.port} PGUSER=${layout.postgres.user}`,
-    `case "\${NODE:-${first.name}}" in ${layout.nodes.map((n) => `${n.name}) export PGDATABASE=${n.database} RELAY_ADMIN=${exportsFor(n).adminUrl} ;;`).join(' ')} esac`,
+    `case "\${CLUSTER_NODE:-${first.name}}" in ${layout.nodes.map((n) => `${n.name}) export PGDATABASE=${n.database} RELAY_ADMIN=${exportsFor(n).adminUrl} ;;`).join(' ')} esac`,
     '',
   ].join('\n'));
 }

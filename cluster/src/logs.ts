@@ -81,7 +81,7 @@ export function filesForUnit(layout: ClusterLayout, unit: string | undefined): s
   const [, kind, instance] = m;
   if (kind === 'postgresql') return logFiles(layout, 'postgres');
   if (kind!.startsWith('redis')) return logFiles(layout, 'redis');
-  // Without an instance, NODE picks one (as the runbook's single-node commands assume); unset means every node.
-  const node = instance ?? process.env.NODE;
+  // Without an instance, CLUSTER_NODE picks one (as the runbook's single-node commands assume); unset means every node.
+  const node = instance ?? process.env.CLUSTER_NODE;
   return logFiles(layout, kind === 'nostream-node' ? 'relay' : 'sidecar', node || undefined);
 }

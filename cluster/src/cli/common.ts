@@ -6,6 +6,12 @@ export const DEFAULT_CLUSTER_DIR = process.env.CLUSTER_DIR ?? resolve(REPO_ROOT,
 
 export const say = (line: string) => process.stdout.write(line + '\n');
 
+// `make logs | head` closes the pipe early: that is the reader's choice, not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 /** Runs a command body; an error is printed as one readable line (stack with DEBUG=1) and exits errorCode. */
 export async function runCommand(body: () => Promise<number | void>, errorCode = 1): Promise<void> {
   try {

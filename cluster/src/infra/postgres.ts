@@ -53,7 +53,7 @@ export async function startPostgres(o: PostgresOptions): Promise<void> {
   if (!existsSync(`${o.dataDir}/PG_VERSION`)) {
     mkdirSync(o.dataDir, { recursive: true, mode: 0o700 });
     chownToPostgres(o.dataDir);
-    const [cmd, args] = asPostgres(`${PG_BIN}/initdb`, ['-D', o.dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-instructions']);
+    const [cmd, args] = asPostgres(`${PG_BIN}/initdb`, ['-D', o.dataDir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8', '--no-instructions', '--no-sync']);
     await run(cmd, args);
   }
   if (!existsSync(o.logFile)) {
