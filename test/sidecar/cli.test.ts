@@ -43,13 +43,7 @@ t.test('start refuses bad config with a clear message and exit code 2', async (t
   const r1 = await runCli(['start', '--api-host', '0.0.0.0', '--api-port', '0']);
   t.equal(r1.code, 2);
   t.match(r1.stderr, /not a loopback address: set an API token/);
-  const r3 = await runCli(['start', '--api-port', '0'], { CHAOS_SIDECAR_LOG_LEVEL: 'loud' });
-  t.equal(r3.code, 2);
-  t.match(r3.stderr, /environment CHAOS_SIDECAR_LOG_LEVEL: expected one of/);
-  const cfg = write('badkey.yaml', 'node: a\napi:\n  prot: 1\n');
-  const r4 = await runCli(['start', '--config', cfg]);
-  t.equal(r4.code, 2);
-  t.match(r4.stderr, /badkey\.yaml:3: api\.prot: unknown key/);
+  // Other config errors (env, file keys, ports) are checked in-process in profiles.test.ts.
 });
 
 t.test('a running sidecar driven by the CLI; flags beat env beat file', async (t) => {
@@ -90,9 +84,6 @@ t.test('a running sidecar driven by the CLI; flags beat env beat file', async (t
   t.equal(await r.ping(), 'PONG');
   r.disconnect();
 
-  const missing = await runCli(['fault', 'rm', 'redis', 'oom', ...api]);
-  t.equal(missing.code, 1, 'API refusals exit 1');
-  t.match(missing.stderr, /toxic not found: oom \(HTTP 404\)/);
 
   const apply = await runCli(['apply', 'partition', ...api]);
   t.equal(apply.code, 0);
@@ -105,7 +96,7 @@ t.test('a running sidecar driven by the CLI; flags beat env beat file', async (t
 
   t.equal(await sc.stop(), 0, 'SIGTERM stops it cleanly with exit 0');
   const gone = await runCli(['status', ...api]);
-  t.equal(gone.code, 1);
+  t.equal(gone.code, 1, 'API failures exit 1');
   t.match(gone.stderr, /cannot reach the sidecar API/);
 });
 

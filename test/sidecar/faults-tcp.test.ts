@@ -108,12 +108,12 @@ t.test('reset_peer: a real RST when it fires, nothing at toxicity 0', async (t) 
 });
 
 t.test('slicer: one write arrives as many small chunks', async (t) => {
-  await add('echo', { type: 'slicer', stream: 'upstream', attributes: { average_size: 10, size_variation: 5, delay: 2000 } });
+  await add('echo', { type: 'slicer', stream: 'upstream', attributes: { average_size: 10, size_variation: 5, delay: 10000 } });
   const s = await connect(port('echo'));
   let chunks = 0;
   s.on('data', () => chunks++);
   await roundTrip(s, Buffer.alloc(200, 97));
-  t.ok(chunks >= 10, `200 bytes came back in ${chunks} chunks`);
+  t.ok(chunks >= 8, `200 bytes came back in ${chunks} chunks`);
   s.destroy();
 });
 
@@ -242,15 +242,15 @@ t.test('a timed fault removes itself; /faults shows the time left', async (t) =>
 });
 
 t.test('toxicity is rolled once per connection', async (t) => {
-  await add('echo', { type: 'latency', toxicity: 0.5, attributes: { latency: 60 } });
+  await add('echo', { type: 'latency', toxicity: 0.5, attributes: { latency: 100 } });
   let slow = 0;
-  for (let i = 0; i < 40; i++) {
+  for (let i = 0; i < 24; i++) {
     const s = await connect(port('echo'));
     const a = await roundTrip(s, Buffer.from('1'));
     const b = await roundTrip(s, Buffer.from('2'));
-    t.equal(a >= 55, b >= 55, 'same decision for every chunk of a connection');
-    if (a >= 55) slow++;
+    t.equal(a >= 99, b >= 99, 'same decision for every chunk of a connection');
+    if (a >= 99) slow++;
     s.destroy();
   }
-  t.ok(slow >= 10 && slow <= 30, `${slow} of 40 connections affected at toxicity 0.5`);
+  t.ok(slow >= 5 && slow <= 19, `${slow} of 24 connections affected at toxicity 0.5`);
 });

@@ -62,11 +62,11 @@ t.test('schedules fire and expire, measured through the link', async (t) => {
     'name: pulse',
     'steps:',
     '  - at: 200ms',
-    '    duration: 400ms',
-    '    every: 1000ms',
+    '    duration: 600ms',
+    '    every: 1500ms',
     '    repeat: 2',
     '    faults:',
-    '      - { name: pulse-lat, link: "ech*", type: latency, stream: downstream, attributes: { latency: 150 } }',
+    '      - { name: pulse-lat, link: "ech*", type: latency, stream: downstream, attributes: { latency: 300 } }',
     '      - { name: only-b, link: echo, nodes: [b], action: partition }',
   ].join('\n');
   const applied = await call(sc.apiUrl, 'POST', '/profiles', yaml, { 'content-type': 'application/yaml' });
@@ -80,19 +80,19 @@ t.test('schedules fire and expire, measured through the link', async (t) => {
     s.destroy();
     return ms;
   };
-  await at(50);
-  t.ok((await probe()) < 140, 'before the offset: no delay');
-  await at(350);
-  t.ok((await probe()) >= 145, 'during the first run: delayed');
+  await at(20);
+  t.ok((await probe()) < 250, 'before the offset: no delay');
+  await at(300);
+  t.ok((await probe()) >= 295, 'during the first run: delayed');
   const active = (await call(sc.apiUrl, 'GET', '/profiles')).body.active;
   t.equal(active.steps[0].active, true);
-  await at(750);
-  t.ok((await probe()) < 140, 'after its duration: no delay');
-  await at(1350);
-  t.ok((await probe()) >= 145, 'second run: delayed again');
-  await at(1750);
-  t.ok((await probe()) < 140, 'after the last run: no delay');
-  await at(2300);
+  await at(900);
+  t.ok((await probe()) < 250, 'after its duration: no delay');
+  await at(1800);
+  t.ok((await probe()) >= 295, 'second run: delayed again');
+  await at(2400);
+  t.ok((await probe()) < 250, 'after the last run: no delay');
+  await at(3000);
   const st = (await call(sc.apiUrl, 'GET', '/profiles')).body.active;
   t.match(st.steps[0], { active: false, runs: 2, next_change_in_ms: null }, 'repeat: 2 means two runs');
   t.same((await call(sc.apiUrl, 'GET', '/faults')).body.faults, []);

@@ -88,3 +88,35 @@ t.test('a dead upstream fails fast and never stalls other clients', async (t) =>
   t.equal(deadLink.stats.dialFailures, 20, 'dial failures counted');
   live.destroy();
 });
+
+t.test('an upstream that never answers the handshake: the dial times out, other links keep working', async (t) => {
+  // A listener whose accept queue is full (backlog 1, event loop stuck): further SYNs are dropped, connect() hangs.
+  const { spawn } = await import('node:child_process');
+  const child = spawn(process.execPath, ['-e', "const s=require('net').createServer().listen({port:0,host:'127.0.0.1',backlog:1},()=>{console.log(s.address().port);setTimeout(()=>{const e=Date.now()+20000;while(Date.now()<e);},100)})"]);
+  t.teardown(() => child.kill('SIGKILL'));
+  const stuckPort = Number((await once(child.stdout, 'data'))[0].toString().trim());
+  await new Promise((r) => setTimeout(r, 300));
+  const fillers: net.Socket[] = [];
+  for (let i = 0; i < 4; i++) fillers.push(net.connect(stuckPort, '127.0.0.1').on('error', () => {}));
+  t.teardown(() => fillers.forEach((f) => f.destroy()));
+  await new Promise((r) => setTimeout(r, 200));
+  const echo = await echoServer();
+  t.teardown(() => echo.close());
+  const sc = await sidecar({
+    dialTimeoutMs: 400,
+    links: [
+      { name: 'stuck', listen: '127.0.0.1:0', upstream: `127.0.0.1:${stuckPort}`, protocol: 'tcp', enabled: true },
+      { name: 'live', listen: '127.0.0.1:0', upstream: `127.0.0.1:${echo.port}`, protocol: 'tcp', enabled: true },
+    ],
+  });
+  t.teardown(() => sc.close());
+  const stuck = await connect(portOf(sc.sidecar.links.get('stuck')!.spec().listen));
+  const live = await connect(portOf(sc.sidecar.links.get('live')!.spec().listen));
+  await roundTrip(live, Buffer.from('ping'));
+  t.pass('the live link answers while a dial hangs');
+  const o = await outcome(stuck, 3000);
+  t.equal(o.how, 'reset', 'the waiting client is reset');
+  t.ok(o.ms >= 250 && o.ms < 2000, `after the 400 ms dial timeout (${o.ms.toFixed(0)} ms)`);
+  t.equal(sc.sidecar.links.get('stuck')!.stats.dialFailures, 1);
+  live.destroy();
+});

@@ -79,6 +79,8 @@ export abstract class Link implements ConnectionOwner {
   private faultEpoch = 0;
   private connSeq = 0;
   private readonly blackholed = new Set<net.Socket>();
+  /** Every accepted client socket, so stop() can close idle keep-alive and dialling ones too. */
+  private readonly accepted = new Set<net.Socket>();
 
   constructor(
     readonly name: string,
@@ -110,6 +112,8 @@ export abstract class Link implements ConnectionOwner {
     for (const c of [...this.conns]) c.close('link stopped');
     for (const s of this.blackholed) s.destroy();
     this.blackholed.clear();
+    for (const s of this.accepted) s.destroy();
+    this.accepted.clear();
     await closing;
   }
 
@@ -313,6 +317,8 @@ export abstract class Link implements ConnectionOwner {
    * when a fault took the socket (refused, black-holed or answered).
    */
   protected interceptAccept(socket: net.Socket): boolean {
+    this.accepted.add(socket);
+    socket.once('close', () => this.accepted.delete(socket));
     const id = ++this.acceptSeq;
     for (const f of this.faults.values()) {
       if (!f.def.accept) continue;
