@@ -52,6 +52,12 @@ t.test('a limit admits exactly `limit` concurrent hits and refuses the rest', as
   t.equal(verdicts.filter((v) => v.allowed).length, 50, '50 allowed');
   t.equal(verdicts.filter((v) => !v.allowed).length, 50, '50 refused');
   t.ok(verdicts.every((v) => v.backend === 'redis'));
+  const key = limiter.counterKey(check, windowPosition(now, 60).index);
+  t.equal(await redis.get(key), '50', 'refused hits use no quota: a flooder is throttled to the limit, not starved');
+  const both = await limiter.hit([{ key: 'other', limit: 100, windowSeconds: 60 }, check], now);
+  t.notOk(both.allowed, 'a hit over any of its limits is refused');
+  t.equal(both.exceeded, 1);
+  t.equal(await redis.get(limiter.counterKey({ key: 'other', limit: 100, windowSeconds: 60 }, windowPosition(now, 60).index)), null, 'and counted against none');
 });
 
 t.test('sliding window: hits of the previous window count by the share still inside the window', async (t) => {
@@ -60,9 +66,11 @@ t.test('sliding window: hits of the previous window count by the share still ins
     const start = 1_000_000_000_000; // a window boundary for 10 s windows
     for (let i = 0; i < 10; i++) t.ok((await limiter.hit([check], start + 9000)).allowed);
     t.notOk((await limiter.hit([check], start + 9500)).allowed, 'the 11th hit in the window is refused');
-    // 2.5 s into the next window, 75% of the previous window's 11 hits still count: 8.25 + 1 <= 10.
+    // 2.5 s into the next window, 75% of the previous window's 10 counted hits still count: 1 + 7.5 <= 10.
     const later = await limiter.hit([check], start + 12_500);
-    t.equal(later.counts[0], 1 + 11 * 0.75);
+    t.equal(later.counts[0], 1 + 10 * 0.75);
+    t.ok((await limiter.hit([check], start + 12_500)).allowed, '1 + 1 + 7.5 <= 10');
+    t.notOk((await limiter.hit([check], start + 12_500)).allowed, '3 + 7.5 > 10');
     t.ok(later.allowed);
     // A whole window later the old hits are gone.
     t.equal((await limiter.hit([check], start + 30_000)).counts[0], 1);

@@ -102,9 +102,14 @@ export class NostrLink {
    * OK, or a synthetic `closed:` refusal if the link closes first.
    */
   publish(event: SignedEvent, frame: 'EVENT' | 'PEER-EVENT' = 'EVENT'): Promise<{ ok: boolean; message: string }> {
+    return this.publishFrame(event.id, JSON.stringify(frame === 'EVENT' ? ['EVENT', event] : ['PEER-EVENT', event, 1]));
+  }
+
+  /** Sends a frame serialized beforehand (a flood should cost its sender as little as possible). */
+  publishFrame(id: string, frame: string): Promise<{ ok: boolean; message: string }> {
     if (!this.open) return Promise.resolve({ ok: false, message: 'closed: link is not open' });
-    const answer = new Promise<{ ok: boolean; message: string }>((resolve) => this.okWaiters.set(event.id, resolve));
-    this.send(frame === 'EVENT' ? ['EVENT', event] : ['PEER-EVENT', event, 1]);
+    const answer = new Promise<{ ok: boolean; message: string }>((resolve) => this.okWaiters.set(id, resolve));
+    this.send(frame);
     return answer;
   }
 
@@ -171,7 +176,16 @@ export interface AttackPlan {
   /** Events altered after signing (id mismatch). */
   altered?: number;
   /** Valid events sent as fast as `perSecond` allows, for `seconds`. */
-  flood?: { perSecond: number; seconds: number };
+  flood?: {
+    perSecond: number;
+    seconds: number;
+    /**
+     * Duty cycle: flood for `onMs`, pause for `offMs`, repeat (default: no pauses). Lets a measurement compare
+     * honest latency with and without the flood under the same background load.
+     */
+    onMs?: number;
+    offMs?: number;
+  };
   /** Pause before the attack, ms (e.g. to let the relay settle). */
   delayMs?: number;
 }
@@ -190,6 +204,8 @@ export interface AttackReport {
   /** Events sent when the relay closed the link, and when (epoch ms). */
   sentBeforeClose?: number;
   closedAt?: number;
+  /** When the flood began (epoch ms). */
+  floodStartedAt?: number;
   /** Ids of the valid events the relay accepted. */
   acceptedIds: string[];
   /** Whether a reconnect after the close was refused (HTTP 403 or AUTH refused). */
@@ -199,6 +215,10 @@ export interface AttackReport {
 /** Runs an attack plan over one link. Used by the child process and by in-process callers. */
 export async function runAttack(url: string, secretKey: Uint8Array, plan: AttackPlan, options: LinkOptions = {}): Promise<AttackReport> {
   const nodeId = getPublicKey(secretKey);
+  // Signed before connecting, so the flood runs at the planned rate and signing does not compete for CPU with it.
+  const flood = plan.flood ? Array.from({ length: plan.flood.perSecond * plan.flood.seconds }, () => craft.valid(secretKey)) : [];
+  const floodFrames = flood.map((event) => JSON.stringify(['EVENT', event]));
+  const cycle = plan.flood?.offMs ? { on: plan.flood.onMs ?? 1000, off: plan.flood.offMs } : undefined;
   const link = await NostrLink.connect(url, options);
   const auth = options.authenticate === false ? undefined : await link.authenticate(secretKey, url);
   const report: AttackReport = { type: 'report', nodeId, authenticated: auth?.ok, sent: 0, answers: {}, invalidIds: [], acceptedIds: [], closeCode: undefined, closedAfterMs: undefined, reconnect: 'not-tried' };
@@ -206,10 +226,11 @@ export async function runAttack(url: string, secretKey: Uint8Array, plan: Attack
   const frameFor = (n: number): 'EVENT' | 'PEER-EVENT' => (auth?.ok && n % 2 === 1 ? 'PEER-EVENT' : 'EVENT');
   if (plan.delayMs) await new Promise((r) => setTimeout(r, plan.delayMs));
   const pending: Array<Promise<void>> = [];
-  const send = (event: SignedEvent) => {
+  const send = (event: SignedEvent, serialized?: string) => {
     report.sent++;
+    const frame = frameFor(report.sent);
     pending.push(
-      link.publish(event, frameFor(report.sent)).then((r) => {
+      (serialized ? link.publishFrame(event.id, serialized) : link.publish(event, frame)).then((r) => {
         if (r.ok) report.acceptedIds.push(event.id);
         const key = r.ok ? 'true' : (r.message.split(':', 1)[0] ?? 'unknown');
         report.answers[key] = (report.answers[key] ?? 0) + 1;
@@ -241,13 +262,13 @@ export async function runAttack(url: string, secretKey: Uint8Array, plan: Attack
     await new Promise((r) => setTimeout(r, 20));
   }
   if (plan.flood) {
-    // Signed beforehand so the flood runs at the planned rate.
-    const flood = Array.from({ length: plan.flood.perSecond * plan.flood.seconds }, () => craft.valid(secretKey));
     const started = Date.now();
+    report.floodStartedAt = started;
     for (let i = 0; i < flood.length && link.open; i++) {
-      send(flood[i]!);
-      // Paced in small bursts: at most 10 ms ahead of the schedule.
-      const due = started + ((i + 1) * 1000) / plan.flood.perSecond;
+      send(flood[i]!, floodFrames[i]);
+      // Paced in small bursts: at most 10 ms ahead of the schedule, which skips the pauses of a duty cycle.
+      const floodMs = ((i + 1) * 1000) / plan.flood.perSecond;
+      const due = started + (cycle ? Math.floor(floodMs / cycle.on) * (cycle.on + cycle.off) + (floodMs % cycle.on) : floodMs);
       if (due - Date.now() > 10) await new Promise((r) => setTimeout(r, due - Date.now()));
     }
   }

@@ -21,24 +21,28 @@ export class MemoryRateLimiter implements RateLimiter {
     return this.hitSync(checks, nowMs);
   }
 
+  /** Same semantics as the Redis script: counted only if every check passes. */
   hitSync(checks: LimitCheck[], nowMs = Date.now()): LimitVerdict {
     if (this.counters.size > SWEEP_AT) this.sweep(nowMs);
-    const counts = checks.map((check) => {
-      const position = windowPosition(nowMs, check.windowSeconds);
+    const positions = checks.map((check) => windowPosition(nowMs, check.windowSeconds));
+    const counters = checks.map((check, i) => {
+      const index = positions[i]!.index;
       const key = `${check.key}:${check.windowSeconds}`;
       let counter = this.counters.get(key);
       if (!counter) {
-        counter = { index: position.index, current: 0, previous: 0, windowSeconds: check.windowSeconds };
+        counter = { index, current: 0, previous: 0, windowSeconds: check.windowSeconds };
         this.counters.set(key, counter);
-      } else if (counter.index !== position.index) {
-        counter.previous = counter.index === position.index - 1 ? counter.current : 0;
+      } else if (counter.index !== index) {
+        counter.previous = counter.index === index - 1 ? counter.current : 0;
         counter.current = 0;
-        counter.index = position.index;
+        counter.index = index;
       }
-      counter.current += 1;
-      return estimate(counter.current, counter.previous, position.previousWeight);
+      return counter;
     });
-    return verdict(checks, counts, 'memory');
+    const counts = counters.map((counter, i) => estimate(counter.current + 1, counter.previous, positions[i]!.previousWeight));
+    const result = verdict(checks, counts, 'memory');
+    if (result.allowed) for (const counter of counters) counter.current += 1;
+    return result;
   }
 
   get size(): number {

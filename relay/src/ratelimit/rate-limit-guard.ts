@@ -26,13 +26,22 @@ function subjectFor(scope: RateScope, event: NostrEvent, source: IngestSource): 
   }
 }
 
+/** Longest a refusal is remembered locally, ms. */
+const MAX_HOLD_MS = 250;
+
 /**
- * Ingest guard enforcing the rate limit rules before the signature check, so a flood costs one Redis round
- * trip per event and no verification work. Every submission is counted, refused ones included: a client
- * that keeps flooding stays limited instead of getting a fresh allowance each window.
+ * Ingest guard enforcing the rate limit rules before the signature check, so a flood costs no verification
+ * work. Refused submissions use no quota: a flooding sender is throttled to its limit; its rate-limit hits cost
+ * it reputation instead, which ends a sustained flood in a ban.
+ *
+ * Once Redis refuses a subject, further hits on that counter are refused locally for the time one slot takes to
+ * free up (window / limit, at most 250 ms): a flood at 10x the limit then costs about one Redis round trip per
+ * freed slot instead of one per event, which keeps the relay's CPU for honest traffic.
  */
 export class RateLimitGuard implements IngestGuard {
   private readonly listeners: Array<(hit: RateLimitHit) => void> = [];
+  /** Counter key → until when (epoch ms) it is refused without asking the limiter. */
+  private readonly held = new Map<string, { until: number; rule: RateRule; count: number }>();
 
   constructor(private readonly rules: RateRule[], private readonly limiter: RateLimiter, private readonly log: Logger) {}
 
@@ -51,10 +60,24 @@ export class RateLimitGuard implements IngestGuard {
       applied.push(rule);
     });
     if (checks.length === 0) return null;
-    const result = await this.limiter.hit(checks);
+    const now = Date.now();
+    for (const check of checks) {
+      const hold = this.held.get(check.key);
+      if (!hold) continue;
+      if (hold.until > now) return this.refuse({ source, rule: hold.rule, count: hold.count });
+      this.held.delete(check.key);
+    }
+    const result = await this.limiter.hit(checks, now);
     if (result.allowed) return null;
     const rule = applied[result.exceeded!]!;
-    const hit: RateLimitHit = { source, rule, count: Math.round(result.counts[result.exceeded!]!) };
+    const count = Math.round(result.counts[result.exceeded!]!);
+    if (this.held.size > 100_000) this.held.clear();
+    this.held.set(checks[result.exceeded!]!.key, { until: now + Math.min(MAX_HOLD_MS, (rule.windowSeconds * 1000) / rule.limit), rule, count });
+    return this.refuse({ source, rule, count });
+  }
+
+  private refuse(hit: RateLimitHit): IngestResult {
+    const { rule } = hit;
     for (const listener of this.listeners) {
       try {
         listener(hit);

@@ -37,7 +37,7 @@ export interface LimitVerdict {
   backend: 'redis' | 'memory';
 }
 
-/** Counts one hit against every check, atomically per backend; a hit over any limit is refused. */
+/** Counts one hit against every check, atomically per backend; a hit over any limit is refused and not counted. */
 export interface RateLimiter {
   hit(checks: LimitCheck[], nowMs?: number): Promise<LimitVerdict>;
 }

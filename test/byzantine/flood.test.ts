@@ -1,0 +1,92 @@
+// A peer flooding at 10x its rate limit must not hurt honest clients: their publish→OK p99 while the flood runs
+// stays within 2x of the p99 without it. The flooder (its own process) floods in 1 s bursts separated by 1 s
+// pauses and honest samples are sorted by when they were sent, so both sets share the same background load (the
+// suite runs two files in parallel on small machines). Rate-limit hits carry no penalty here so the flooder is
+// throttled, not banned, for the whole measurement.
+import t from 'tap';
+import { generateSecretKey } from 'nostr-tools/pure';
+import { startRelay, type RelayProcess } from '../helpers/relay-process.js';
+import { NostrLink, craft, startMaliciousNode, type SignedEvent } from '../helpers/malicious-node.js';
+
+const PEER_LIMIT_PER_SECOND = 50;
+const FLOOD_PER_SECOND = PEER_LIMIT_PER_SECOND * 10;
+const PHASE_MS = 1000;
+const CYCLES = 6;
+
+let relay: RelayProcess;
+t.before(async () => {
+  relay = await startRelay({ args: ['--rate-limits', `peer:*:${PEER_LIMIT_PER_SECOND}/1s`, '--reputation-penalties', 'rate-limit=0'] });
+});
+t.teardown(async () => {
+  await relay.stop();
+  await relay.cleanup();
+});
+
+interface Sample {
+  sentAt: number;
+  ms: number;
+}
+
+/** Honest clients each publish pre-signed events one at a time at `perSecond`; returns publish→OK samples. */
+async function honestSamples(url: string, clients: number, perSecond: number, seconds: number): Promise<Sample[]> {
+  const links = await Promise.all(Array.from({ length: clients }, () => NostrLink.connect(url, { authenticate: false })));
+  const plans: SignedEvent[][] = links.map(() => {
+    const key = generateSecretKey();
+    return Array.from({ length: perSecond * seconds }, () => craft.valid(key));
+  });
+  const samples: Sample[] = [];
+  await Promise.all(
+    links.map(async (link, i) => {
+      const started = performance.now();
+      for (const [n, event] of plans[i]!.entries()) {
+        const due = started + (n * 1000) / perSecond;
+        if (due > performance.now()) await new Promise((r) => setTimeout(r, due - performance.now()));
+        const sentAt = Date.now();
+        const sent = performance.now();
+        const answer = await link.publish(event);
+        if (!answer.ok) throw new Error(`honest event refused: ${answer.message}`);
+        samples.push({ sentAt, ms: performance.now() - sent });
+      }
+    }),
+  );
+  await Promise.all(links.map((l) => l.close()));
+  return samples;
+}
+
+function p99(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)]!;
+}
+
+t.test(`honest p99 during a ${FLOOD_PER_SECOND}/s flood from one peer (limit ${PEER_LIMIT_PER_SECOND}/s) stays within 2x of normal`, async (t) => {
+  await honestSamples(relay.url, 2, 20, 1); // warm-up: JIT, pools, verifier workers
+
+  const flooder = startMaliciousNode(relay.url, {
+    flood: { perSecond: FLOOD_PER_SECOND, seconds: CYCLES * (PHASE_MS / 1000), onMs: PHASE_MS, offMs: PHASE_MS },
+  });
+  await relay.waitForLog(/^peer authenticated$/);
+  const samples = await honestSamples(relay.url, 4, 25, (2 * CYCLES * PHASE_MS) / 1000 + 1);
+  const report = await flooder.report;
+  t.equal(report.authenticated, true, 'the flooder is an authenticated peer');
+  const start = report.floodStartedAt!;
+
+  // Samples sent within 100 ms of a phase change are left out: they straddle both conditions.
+  const flooded: number[] = [];
+  const normal: number[] = [];
+  for (const s of samples) {
+    const offset = s.sentAt - start;
+    if (offset < 0 || offset >= 2 * CYCLES * PHASE_MS) continue;
+    const inPhase = offset % PHASE_MS;
+    if (inPhase < 100 || inPhase > PHASE_MS - 100) continue;
+    (Math.floor(offset / PHASE_MS) % 2 === 0 ? flooded : normal).push(s.ms);
+  }
+  const normalP99 = p99(normal);
+  const floodedP99 = p99(flooded);
+  t.comment(`publish→OK p99: normal ${normalP99.toFixed(1)} ms (${normal.length} samples), during flood ${floodedP99.toFixed(1)} ms (${flooded.length} samples)`);
+  t.comment(`flood: ${report.sent} sent, answers ${JSON.stringify(report.answers)}`);
+  t.ok(normal.length >= 100 && flooded.length >= 100, 'enough samples in both conditions');
+  t.ok((report.answers['rate-limited'] ?? 0) >= report.sent * 0.8, 'most of the flood was refused with rate-limited:');
+  const floodSeconds = (2 * CYCLES * PHASE_MS) / 1000;
+  t.ok((report.answers.true ?? 0) <= PEER_LIMIT_PER_SECOND * (floodSeconds + 1), `throttled to the limit (${report.answers.true} accepted in ${floodSeconds} s)`);
+  t.ok(floodedP99 <= 2 * normalP99, `p99 during the flood ${floodedP99.toFixed(1)} ms <= 2 x ${normalP99.toFixed(1)} ms`);
+});
