@@ -56,7 +56,7 @@ t.test('loss drops about the asked share, and the same seed drops the same messa
     const { sc, port } = await withLink(seed);
     await call(sc.apiUrl, 'POST', '/proxies/peer-b/toxics', { type: 'loss', stream: 'upstream', attributes: { probability: 0.2 } });
     const ws = await wsOpen(port);
-    const got = collect(ws, 400);
+    const got = collect(ws, 800);
     for (let i = 0; i < 500; i++) ws.send(String(i));
     const kept = (await got).map(Number);
     ws.close();
@@ -76,12 +76,12 @@ t.test('duplicate and reorder', async (t) => {
   t.teardown(() => sc.close());
   await call(sc.apiUrl, 'POST', '/proxies/peer-b/toxics', { name: 'dup', type: 'duplicate', stream: 'downstream', attributes: { probability: 1, copies: 2 } });
   const ws = await wsOpen(port);
-  let got = collect(ws, 150);
+  let got = collect(ws, 300);
   ws.send('once');
   t.same(await got, ['once', 'once', 'once'], 'each message thrice');
   await call(sc.apiUrl, 'DELETE', '/proxies/peer-b/toxics/dup');
   await call(sc.apiUrl, 'POST', '/proxies/peer-b/toxics', { type: 'reorder', stream: 'upstream', attributes: { probability: 0.5, gap: 2, max_delay: 50 } });
-  got = collect(ws, 300);
+  got = collect(ws, 600);
   const sent = Array.from({ length: 50 }, (_, i) => String(i));
   for (const m of sent) ws.send(m);
   const out = await got;
@@ -97,7 +97,7 @@ t.test('Nostr-aware corrupt: tampered events fail signature checks, other frames
   const n0 = relay.received.length;
   for (const target of ['sig', 'content']) {
     await call(sc.apiUrl, 'POST', '/proxies/peer-b/toxics', { name: 'byz', type: 'corrupt', stream: 'upstream', attributes: { mode: 'nostr', target } });
-    const got = collect(ws, 200);
+    const got = collect(ws, 400);
     const ev = event(target.length);
     t.ok(verifyEvent(ev), 'the event verifies before the sidecar');
     ws.send(JSON.stringify(['EVENT', ev]));
@@ -112,7 +112,7 @@ t.test('Nostr-aware corrupt: tampered events fail signature checks, other frames
   }
   t.ok(relay.received.length >= n0 + 4, 'the relay received the tampered frames');
   await call(sc.apiUrl, 'POST', '/proxies/peer-b/toxics', { name: 'garble', type: 'corrupt', stream: 'downstream', attributes: { mode: 'json' } });
-  const got = collect(ws, 200);
+  const got = collect(ws, 400);
   ws.send(JSON.stringify(['EVENT', 'sub', event(9)]));
   const [frame] = await got;
   t.throws(() => JSON.parse(frame!), 'json mode: the frame no longer parses');

@@ -63,7 +63,7 @@ t.test('schedules fire and expire, measured through the link', async (t) => {
     'steps:',
     '  - at: 200ms',
     '    duration: 600ms',
-    '    every: 1500ms',
+    '    every: "@every 1500ms"',
     '    repeat: 2',
     '    faults:',
     '      - { name: pulse-lat, link: "ech*", type: latency, stream: downstream, attributes: { latency: 300 } }',

@@ -197,7 +197,8 @@ export function parseProfile(text: string, file: string, fallbackName: string): 
       };
       if (s.duration !== undefined) step.duration = src.check([...path, 'duration'], () => parseDurationMs(s.duration));
       if (s.every !== undefined) {
-        step.every = src.check([...path, 'every'], () => parseDurationMs(s.every));
+        // Chaos Mesh writes intervals as "@every 5s"; both spellings are accepted.
+        step.every = src.check([...path, 'every'], () => parseDurationMs(typeof s.every === 'string' ? s.every.replace(/^@every\s+/, '') : s.every));
         if (step.duration === undefined) src.fail([...path, 'every'], 'a repeating step needs a duration');
         if (step.every <= (step.duration ?? 0)) src.fail([...path, 'every'], 'must be longer than duration');
       }
