@@ -193,3 +193,18 @@ t.test('journal records: a torn tail and a corrupt record in the middle are foun
   t.equal(statSync(file).size, records[0]!.length, 'nothing written past the cap');
   await small.close();
 });
+
+t.test('degraded reads: merged answers follow the kind rules PostgreSQL would apply', async (t) => {
+  const { mergeForFilters } = await import('../../relay/src/degraded/merge.js');
+  const v1 = mk({ kind: 0, created_at: 100 });
+  const v2 = mk({ kind: 0, created_at: 200 });
+  const note = mk({ created_at: 150 });
+  const gone = mk({ created_at: 160 });
+  const deletion = mk({ kind: 5, created_at: 170, tags: [['e', gone.event.id]] });
+  const expired = mk({ created_at: 180, tags: [['expiration', '1']] });
+  // Two sources (say, the Redis cache and the journal) overlapping on `note`.
+  const merged = mergeForFilters([{ kinds: [0, 1], limit: 10 }], [[v1, note, gone], [v2, note, deletion, expired]]);
+  t.same(merged.map((i) => i.event.id), [v2.event.id, note.event.id], 'newest version only, one copy, deleted and expired left out');
+  const limited = mergeForFilters([{ kinds: [0, 1], limit: 1 }, { kinds: [5], limit: 5 }], [[v1, v2, note, deletion]]);
+  t.same(limited.map((i) => i.event.id), [v2.event.id, deletion.event.id], 'limits apply per filter, results newest first');
+});

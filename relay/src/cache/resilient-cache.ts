@@ -1,14 +1,12 @@
 import type { Logger } from 'pino';
 import type { StorageFaultMetrics } from '../degraded/metrics.js';
 import { ModeClock } from '../degraded/mode-clock.js';
-import type { DependencyProbe } from '../health/dependency-probe.js';
+import { DEPENDENCY_DOWN, type DependencyProbe } from '../health/dependency-probe.js';
 import type { Filter } from '../nostr/filter.js';
 import type { EventCache, StoredEvent } from '../storage/types.js';
 import { CacheError } from './redis-cache.js';
 
 export type CacheMode = 'ok' | 'fallback-mode';
-
-const DOWN = Symbol('down');
 
 /**
  * The EventCache the relay uses: Redis while the probe says it is up, bypassed while it is not (fallback mode).
@@ -45,16 +43,14 @@ export class ResilientCache implements EventCache {
       this.metrics.cacheBypassed.inc({ op });
       return bypass();
     }
-    const attempt = call();
-    let result: T | typeof DOWN;
+    let result: T | typeof DEPENDENCY_DOWN;
     try {
-      result = await Promise.race([attempt, this.probe.whenDown().then((): typeof DOWN => DOWN)]);
+      result = await this.probe.raceDown(call());
     } catch (err) {
       this.probe.reportFailure(err);
       throw err;
     }
-    if (result === DOWN) {
-      attempt.catch((err: unknown) => this.log.debug({ err, op }, 'abandoned cache call failed'));
+    if (result === DEPENDENCY_DOWN) {
       this.metrics.cacheBypassed.inc({ op });
       return bypass();
     }

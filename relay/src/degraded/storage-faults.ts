@@ -63,8 +63,7 @@ export class StorageFaults {
       pg: deps.pg,
       journal: this.journal,
       buffer: this.buffer,
-      cacheUp: () => cacheProbe.current === 'up',
-      cacheWhenDown: () => cacheProbe.whenDown(),
+      cacheProbe,
       cacheReady: () =>
         deps.redis.waitReady(1000).then(
           () => true,

@@ -2,6 +2,9 @@ import type { Logger } from 'pino';
 
 export type DependencyState = 'up' | 'down';
 
+/** What `raceDown` resolves with when the dependency went down (or the time ran out) before the work settled. */
+export const DEPENDENCY_DOWN: unique symbol = Symbol('dependency down');
+
 export interface DependencyStatus {
   state: DependencyState;
   since: string;
@@ -22,7 +25,8 @@ export class DependencyProbe {
   private probing = false;
   private readonly listeners: Array<(state: DependencyState, previous: DependencyState) => void> = [];
   private readonly failureListeners: Array<(err: unknown) => void> = [];
-  private down = deferred();
+  /** Callers of raceDown still waiting; each removes itself when its work settles, so nothing accumulates. */
+  private readonly downWaiters = new Set<() => void>();
   private readonly timeoutMs: number;
 
   /**
@@ -44,9 +48,39 @@ export class DependencyProbe {
     this.failureListeners.push(listener);
   }
 
-  /** Resolves when the dependency is (or next goes) down: the data path races slow calls against it. */
-  whenDown(): Promise<void> {
-    return this.state === 'down' ? Promise.resolve() : this.down.promise;
+  /**
+   * Waits for `work`, but resolves DEPENDENCY_DOWN as soon as the dependency is declared down (or after `timeoutMs`):
+   * the data path must not wait out client-side timeouts on a dependency the probe already knows is gone. The work
+   * is not cancelled; its late result is ignored (a late rejection is observed here, never unhandled).
+   */
+  raceDown<T>(work: Promise<T>, timeoutMs?: number): Promise<T | typeof DEPENDENCY_DOWN> {
+    if (this.state === 'down') {
+      work.catch(() => undefined); // the caller is told DOWN; a failure of the abandoned work changes nothing
+      return Promise.resolve(DEPENDENCY_DOWN);
+    }
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const settle = (): void => {
+        this.downWaiters.delete(onDown);
+        clearTimeout(timer);
+      };
+      const onDown = (): void => {
+        settle();
+        resolve(DEPENDENCY_DOWN);
+      };
+      this.downWaiters.add(onDown);
+      if (timeoutMs !== undefined) timer = setTimeout(onDown, timeoutMs);
+      work.then(
+        (value) => {
+          settle();
+          resolve(value);
+        },
+        (err: unknown) => {
+          settle();
+          reject(err);
+        },
+      );
+    });
   }
 
   onChange(listener: (state: DependencyState, previous: DependencyState) => void): void {
@@ -121,16 +155,8 @@ export class DependencyProbe {
     if (state === 'down') {
       this.failures++;
       this.log.error({ dependency: this.name, error: this.lastError }, `${this.name} unavailable`);
-      this.down.resolve();
-    } else {
-      this.down = deferred();
+      for (const wake of [...this.downWaiters]) wake();
     }
     for (const listener of this.listeners) listener(state, previous);
   }
-}
-
-function deferred(): { promise: Promise<void>; resolve(): void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
 }

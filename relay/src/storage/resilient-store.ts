@@ -6,7 +6,7 @@ import type { RedisWriteBuffer } from '../cache/redis-write-buffer.js';
 import type { StorageFaultMetrics } from '../degraded/metrics.js';
 import { mergeForFilters } from '../degraded/merge.js';
 import { ModeClock } from '../degraded/mode-clock.js';
-import type { DependencyProbe } from '../health/dependency-probe.js';
+import { DEPENDENCY_DOWN, type DependencyProbe } from '../health/dependency-probe.js';
 import type { Filter } from '../nostr/filter.js';
 import type { Journal } from './journal.js';
 import type { PgEventStore } from './pg-event-store.js';
@@ -22,9 +22,8 @@ export interface ResilientStoreOptions {
   journal: Journal;
   /** Second copy of degraded writes in Redis (null: journal only). */
   buffer: RedisWriteBuffer | null;
-  /** Whether Redis is usable right now, and a promise that settles when it goes down. */
-  cacheUp: () => boolean;
-  cacheWhenDown: () => Promise<void>;
+  /** Redis's probe: whether the write buffer can be used, and to stop waiting for it when it goes down. */
+  cacheProbe: DependencyProbe;
   /** Resolves true once Redis is connected (false if it is not within a short wait): the start-up buffer check needs it. */
   cacheReady: () => Promise<boolean>;
   dbProbe: DependencyProbe;
@@ -46,15 +45,6 @@ interface ReplayCounts {
   stored: number;
   duplicate: number;
   refused: number;
-}
-
-const DOWN = Symbol('down');
-
-function raceWith<T>(work: Promise<T>, stop: Promise<unknown>, timeoutMs?: number): Promise<T | typeof DOWN> {
-  let timer: NodeJS.Timeout | undefined;
-  const racers: Array<Promise<T | typeof DOWN>> = [work, stop.then(() => DOWN)];
-  if (timeoutMs !== undefined) racers.push(new Promise((r) => (timer = setTimeout(() => r(DOWN), timeoutMs))));
-  return Promise.race(racers).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -85,12 +75,16 @@ export class ResilientStore implements EventStore {
     this.log = o.logger;
     o.dbProbe.onChange((state) => {
       if (state === 'down') this.enterDegraded('database unavailable');
-      else this.kick();
+      else this.kick(true);
     });
   }
 
   get mode(): StorageMode {
     return this.clock.current;
+  }
+
+  private get cacheUp(): boolean {
+    return this.o.cacheProbe.current === 'up';
   }
 
   get replaying(): boolean {
@@ -119,12 +113,10 @@ export class ResilientStore implements EventStore {
   async save(item: StoredEvent): Promise<SaveOutcome> {
     if (this.closed) throw new StorageError('store is closed', 'closed');
     if (this.mode === 'normal') {
-      const attempt = this.o.pg.save(item);
       try {
-        const result = await raceWith(attempt, this.o.dbProbe.whenDown());
-        if (result !== DOWN) return result;
+        const result = await this.o.dbProbe.raceDown(this.o.pg.save(item));
+        if (result !== DEPENDENCY_DOWN) return result;
         // The write may still commit later; replay then finds it stored (duplicate), never twice.
-        attempt.catch((err: unknown) => this.log.debug({ err, id: item.event.id }, 'diverted save failed late'));
         this.o.metrics.savesDiverted.inc({ code: 'outage' });
       } catch (err) {
         if (!(err instanceof StorageError) || err.code === 'closed') throw err;
@@ -143,14 +135,10 @@ export class ResilientStore implements EventStore {
     // Rejects with journal-full / disk-full: the pipeline then answers OK false, never a false OK true.
     await journal.append(item);
     this.o.metrics.journaled.inc();
-    if (buffer && this.o.cacheUp()) {
-      const push = buffer.push(item);
+    if (buffer && this.cacheUp) {
       try {
-        const res = await raceWith(push, this.o.cacheWhenDown(), this.o.bufferTimeoutMs);
-        if (res === DOWN) {
-          push.catch(() => undefined);
-          this.o.metrics.bufferErrors.inc();
-        }
+        const res = await this.o.cacheProbe.raceDown(buffer.push(item), this.o.bufferTimeoutMs);
+        if (res === DEPENDENCY_DOWN) this.o.metrics.bufferErrors.inc();
       } catch (err) {
         this.o.metrics.bufferErrors.inc();
         this.log.debug({ err }, 'write buffer push failed (the journal holds the event)');
@@ -175,15 +163,23 @@ export class ResilientStore implements EventStore {
 
   // ---------------------------------------------------------------- replay
 
-  /** Starts a replay if there is something to replay and PostgreSQL is up. */
-  kick(): void {
+  /**
+   * Starts a replay if there is something to replay and PostgreSQL is up. After a failed replay step the next try
+   * waits for its backoff; only `fresh` news (PostgreSQL seen up again) cuts the wait short.
+   */
+  kick(fresh = false): void {
     if (this.draining) {
       // Something was queued after the running replay looked: look again when it ends.
       this.kickAgain = true;
       return;
     }
+    if (this.retryTimer !== undefined) {
+      if (!fresh) return;
+      this.backoffMs = 250;
+    }
     if (this.closed || this.mode === 'normal' || this.o.dbProbe.current !== 'up') return;
     clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     this.draining = this.drain()
       .catch((err: unknown) => {
         this.log.error({ err }, 'replay stopped by an unexpected error; retrying');
@@ -201,7 +197,10 @@ export class ResilientStore implements EventStore {
   private retryLater(): void {
     if (this.closed) return;
     clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => this.kick(), this.backoffMs);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.kick();
+    }, this.backoffMs);
     this.retryTimer.unref();
     this.backoffMs = Math.min(this.backoffMs * 2, 5000);
   }
@@ -300,7 +299,7 @@ export class ResilientStore implements EventStore {
   /** Events in the Redis write buffer that the journal does not hold (its disk was lost, say), then trims the buffer. */
   private async replayBuffer(counts: ReplayCounts): Promise<void> {
     const { buffer, journal } = this.o;
-    if (!buffer || !this.o.cacheUp()) return;
+    if (!buffer || !this.cacheUp) return;
     try {
       const { items, count } = await buffer.readAll();
       const seen = new Set<string>();
@@ -327,10 +326,10 @@ export class ResilientStore implements EventStore {
   }
 
   private async bufferLength(): Promise<number> {
-    if (!this.o.buffer || !this.o.cacheUp()) return 0;
+    if (!this.o.buffer || !this.cacheUp) return 0;
     try {
-      const n = await raceWith(this.o.buffer.length(), this.o.cacheWhenDown(), this.o.bufferTimeoutMs);
-      return n === DOWN ? 0 : n;
+      const n = await this.o.cacheProbe.raceDown(this.o.buffer.length(), this.o.bufferTimeoutMs);
+      return n === DEPENDENCY_DOWN ? 0 : n;
     } catch (err) {
       this.log.warn({ err }, 'could not read the Redis write buffer length');
       return 0;
@@ -351,16 +350,14 @@ export class ResilientStore implements EventStore {
     // Degraded dedup: Redis marks (asked by the pipeline first) and the journal; a resubmission of something only
     // PostgreSQL knows is journaled again and found to be a duplicate at replay.
     if (this.o.dbProbe.current === 'down' || !this.migrated) return out;
-    const attempt = this.o.pg.lookup(rest);
-    let found: Map<string, IdState> | typeof DOWN;
+    let found: Map<string, IdState> | typeof DEPENDENCY_DOWN;
     try {
-      found = await raceWith(attempt, this.o.dbProbe.whenDown(), this.o.lookupTimeoutMs);
+      found = await this.o.dbProbe.raceDown(this.o.pg.lookup(rest), this.o.lookupTimeoutMs);
     } catch (err) {
       if (err instanceof StorageError) this.noteDbError(err);
       throw err;
     }
-    if (found === DOWN) {
-      attempt.catch((err: unknown) => this.log.debug({ err }, 'abandoned lookup failed'));
+    if (found === DEPENDENCY_DOWN) {
       throw new StorageError(`id lookup took longer than ${this.o.lookupTimeoutMs} ms`, 'lookup-timeout');
     }
     for (const [id, state] of found) out.set(id, state);
