@@ -53,6 +53,6 @@ export function writeReport(file: string, results: ExperimentResult[], title: st
   const html = file.endsWith('.html') ? file : `${file}.html`;
   const json = html.replace(/\.html$/, '.json');
   writeFileSync(html, reportHtml(results, title));
-  writeFileSync(json, JSON.stringify(results.map(({ samples, acks, ...rest }) => ({ ...rest, samples: samples.length, acksTimeline: acks.length })), null, 2) + '\n');
+  writeFileSync(json, JSON.stringify(results, null, 1) + '\n');
   return { html, json };
 }

@@ -40,7 +40,8 @@ export function timelineSvg(r: ExperimentResult): string {
   const lanesBottom = top + r.nodes.length * (laneH + 6);
   const chartTop = lanesBottom + 20;
   const chartH = 90;
-  const height = chartTop + chartH + 60;
+  const labelsTop = chartTop + chartH + 14;
+  const height = labelsTop + 3 * 13 + 40;
   const parts: string[] = [];
   parts.push(`<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 ${width} ${height}" width="${width}" height="${height}" font-family="sans-serif" font-size="11">`);
   parts.push(`<rect x="${x(r.faultAt)}" y="${top - 14}" width="${Math.max(2, x(r.healAt) - x(r.faultAt))}" height="${chartTop + chartH - top + 14}" fill="#c0392b" fill-opacity="0.10"/>`);
@@ -79,12 +80,13 @@ export function timelineSvg(r: ExperimentResult): string {
   marks.forEach(([t, label, colour], i) => {
     if (t === null) return;
     parts.push(`<line x1="${x(t)}" x2="${x(t)}" y1="${top - 14}" y2="${chartTop + chartH}" stroke="${colour}" stroke-dasharray="3,2"/>`);
-    parts.push(`<text x="${x(t) + 2}" y="${chartTop + chartH + 14 + (i % 3) * 12}" fill="${colour}">${label} +${((t - t0) / 1000).toFixed(1)}s</text>`);
+    const anchor = x(t) > width - 160 ? 'end' : 'start';
+    parts.push(`<text x="${x(t) + (anchor === 'end' ? -2 : 2)}" y="${labelsTop + (i % 3) * 13}" fill="${colour}" text-anchor="${anchor}">${label} +${((t - t0) / 1000).toFixed(1)}s</text>`);
   });
   for (let sec = 0; sec <= seconds; sec += Math.max(5, Math.ceil(seconds / 12 / 5) * 5)) {
-    parts.push(`<text x="${x(t0 + sec * 1000)}" y="${height - 4}" fill="#777" text-anchor="middle">${sec}s</text>`);
+    parts.push(`<text x="${x(t0 + sec * 1000)}" y="${labelsTop + 3 * 13}" fill="#777" text-anchor="middle">${sec}s</text>`);
   }
-  const legend = Object.entries(STATE_COLOURS).map(([k, c], i) => `<rect x="${left + i * 120}" y="${height - 26}" width="10" height="10" fill="${c}"/><text x="${left + i * 120 + 14}" y="${height - 17}">${k}</text>`);
+  const legend = Object.entries(STATE_COLOURS).map(([k, c], i) => `<rect x="${left + i * 120}" y="${height - 16}" width="10" height="10" fill="${c}"/><text x="${left + i * 120 + 14}" y="${height - 7}">${k}</text>`);
   parts.push(...legend);
   parts.push('</svg>');
   return parts.join('\n');
