@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { freshDatabase, freshRedisNamespace } from '../helpers/db.js';
 import { startRelay } from '../helpers/relay-process.js';
 import { RawClient, signed } from '../helpers/ws-client.js';
@@ -41,7 +41,7 @@ const workload = new Workload(() => relay.url);
 workload.start();
 t.teardown(() => workload.stop());
 
-async function outage(t: Tap.Test, what: string, link: 'postgres' | 'redis', toxics: Array<{ type: string; attributes?: Record<string, unknown> }>, holdMs = 1500) {
+async function outage(t: Test, what: string, link: 'postgres' | 'redis', toxics: Array<{ type: string; attributes?: Record<string, unknown> }>, holdMs = 1500) {
   const field = link === 'postgres' ? 'mode' : 'cache';
   const bad = link === 'postgres' ? 'degraded' : 'fallback-mode';
   const good = link === 'postgres' ? 'normal' : 'ok';

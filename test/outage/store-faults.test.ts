@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,7 +37,7 @@ interface Harness {
   close(): Promise<void>;
 }
 
-async function harness(t: Tap.Test, over: Partial<typeof DEFAULT_CONFIG> & { databaseUrl: string }): Promise<Harness> {
+async function harness(t: Test, over: Partial<typeof DEFAULT_CONFIG> & { databaseUrl: string }): Promise<Harness> {
   const ns = freshRedisNamespace();
   const dataDir = over.dataDir ?? mkdtempSync(join(tmpdir(), 'store-faults-'));
   const config = { ...DEFAULT_CONFIG, redisUrl: ns.url, redisKeyPrefix: ns.prefix, dataDir, ...over };
