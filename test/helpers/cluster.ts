@@ -2,7 +2,6 @@
 // chaos sidecar (link `peer-<name>` on sidecar-<from>, as in the local cluster), so a partition is a sidecar fault.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -11,20 +10,9 @@ import { REPO_ROOT, startRelay, type RelayProcess } from './relay-process.js';
 
 export const SIDECAR_MAIN = join(REPO_ROOT, 'sidecar/dist/main.js');
 
-/** A free loopback port (bound then released: a small race, acceptable on a test machine). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 export interface SidecarLinkSpec {
   name: string;
+  /** Bound by the sidecar (listen 127.0.0.1:0), read from its ready line. */
   listenPort: number;
   upstream: string;
   protocol: 'tcp' | 'ws';
@@ -37,6 +25,8 @@ export interface SidecarProcess {
   /** Cuts a link (`stream` upstream = our relay → peer only, downstream = back, both): new connections refused. */
   partition(link: string, opts?: { stream?: 'upstream' | 'downstream' | 'both'; existing?: 'freeze' | 'reset' }): Promise<void>;
   heal(link: string): Promise<void>;
+  /** Points a link at another upstream (Toxiproxy POST /proxies/{name}). */
+  setUpstream(link: string, upstream: string): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -47,14 +37,12 @@ async function api(url: string, method: string, body?: unknown): Promise<unknown
   return text ? JSON.parse(text) : undefined;
 }
 
-export async function startSidecar(name: string, links: Array<Omit<SidecarLinkSpec, 'listenPort'> & { listenPort?: number }>): Promise<SidecarProcess> {
+/** Starts a sidecar whose links and API listen on ephemeral ports (no port races with parallel test files). */
+export async function startSidecar(name: string, links: Array<Omit<SidecarLinkSpec, 'listenPort'>>): Promise<SidecarProcess> {
   const dir = mkdtempSync(join(tmpdir(), `sidecar-${name}-`));
-  const resolved: SidecarLinkSpec[] = [];
-  for (const l of links) resolved.push({ ...l, listenPort: l.listenPort ?? (await freePort()) });
-  const apiPort = await freePort();
   const configFile = join(dir, 'sidecar.yaml');
-  writeFileSync(configFile, stringify({ node: name, links: resolved.map((l) => ({ name: l.name, listen: `127.0.0.1:${l.listenPort}`, upstream: l.upstream, protocol: l.protocol })) }));
-  const child = spawn(process.execPath, [SIDECAR_MAIN, 'start', '--config', configFile, '--api-port', String(apiPort), '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  writeFileSync(configFile, stringify({ node: name, links: links.map((l) => ({ name: l.name, listen: '127.0.0.1:0', upstream: l.upstream, protocol: l.protocol })) }));
+  const child = spawn(process.execPath, [SIDECAR_MAIN, 'start', '--config', configFile, '--api-port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`sidecar ${name} not ready in 60 s: ${output.slice(-2000)}`)), 60_000);
@@ -72,7 +60,15 @@ export async function startSidecar(name: string, links: Array<Omit<SidecarLinkSp
       reject(new Error(`sidecar ${name} exited (${code}): ${output.slice(-2000)}`));
     });
   });
-  const apiUrl = `http://127.0.0.1:${apiPort}`;
+  // `chaos-sidecar ready node=x api=http://127.0.0.1:P seed=S links=name=127.0.0.1:P->upstream,...`
+  const ready = output.split('\n').find((l) => l.startsWith('chaos-sidecar ready'))!;
+  const apiUrl = /api=(\S+)/.exec(ready)![1]!;
+  const bound = new Map([...ready.matchAll(/([\w-]+)=[\d.]+:(\d+)->/g)].map((m) => [m[1]!, Number(m[2])]));
+  const resolved: SidecarLinkSpec[] = links.map((l) => {
+    const port = bound.get(l.name);
+    if (!port) throw new Error(`sidecar ${name} did not report link ${l.name}: ${ready}`);
+    return { ...l, listenPort: port };
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     apiUrl,
@@ -89,6 +85,11 @@ export async function startSidecar(name: string, links: Array<Omit<SidecarLinkSp
     },
     async heal(link) {
       await api(`${apiUrl}/proxies/${link}/toxics/partition`, 'DELETE');
+    },
+    async setUpstream(link, upstream) {
+      await api(`${apiUrl}/proxies/${link}`, 'POST', { upstream });
+      const spec = resolved.find((l) => l.name === link);
+      if (spec) spec.upstream = upstream;
     },
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -119,6 +120,8 @@ export interface NetworkOptions {
   args?: string[];
   heartbeatIntervalMs?: number;
   heartbeatTimeoutMs?: number;
+  /** Periodic anti-entropy (0: only when a link comes up); default 5 s. */
+  syncIntervalMs?: number;
 }
 
 export interface Network {
@@ -131,60 +134,71 @@ export interface Network {
 }
 
 /** Test-speed peering flags: ~1 s heartbeats and short reconnect backoff. */
-export function fastPeeringArgs(intervalMs = 300, timeoutMs = 1200): string[] {
-  return ['--heartbeat-interval-ms', String(intervalMs), '--heartbeat-timeout-ms', String(timeoutMs), '--reconnect-min-ms', '200', '--reconnect-max-ms', '1000', '--sync-interval-ms', '5000'];
+export function fastPeeringArgs(intervalMs = 300, timeoutMs = 1200, syncIntervalMs = 5000): string[] {
+  return ['--heartbeat-interval-ms', String(intervalMs), '--heartbeat-timeout-ms', String(timeoutMs), '--reconnect-min-ms', '200', '--reconnect-max-ms', '1000', '--sync-interval-ms', String(syncIntervalMs)];
 }
 
+/**
+ * Starts the network: sidecars first (links on ephemeral ports, upstreams unknown yet), then every relay on
+ * ephemeral ports dialling its sidecar's links, then each link is pointed at its relay. Nothing is pre-picked,
+ * so parallel test files never race for a port.
+ */
 export async function startNetwork(options: NetworkOptions): Promise<Network> {
   const { names } = options;
   const edges = options.edges ?? names.flatMap((a, i) => names.slice(i + 1).map((b) => [a, b] as [string, string]));
-  const ports = new Map<string, { relay: number; admin: number }>();
-  for (const n of names) ports.set(n, { relay: await freePort(), admin: await freePort() });
   const neighbours = (n: string) => edges.flatMap(([a, b]) => (a === n ? [b] : b === n ? [a] : []));
   const nodes = new Map<string, NetworkNode>();
-  const started: Array<{ relay?: RelayProcess; sidecar?: SidecarProcess }> = [];
+  const sidecars = new Map<string, SidecarProcess>();
+  const relays = new Map<string, RelayProcess>();
+  // Where every link pointing at `name` lives, to repoint them when that relay starts on a new port.
+  const pointAt = async (name: string, port: number) => {
+    await Promise.all(names.flatMap((other) => (neighbours(other).includes(name) ? [sidecars.get(other)!.setUpstream(`peer-${name}`, `127.0.0.1:${port}`)] : [])));
+  };
   try {
-    await Promise.all(
-      names.map(async (name) => {
-        const entry: { relay?: RelayProcess; sidecar?: SidecarProcess } = {};
-        started.push(entry);
-        const sidecar = await startSidecar(name, neighbours(name).map((peer) => ({ name: `peer-${peer}`, upstream: `127.0.0.1:${ports.get(peer)!.relay}`, protocol: 'ws' as const })));
-        entry.sidecar = sidecar;
-        const peers = sidecar.links.map((l) => `ws://127.0.0.1:${l.listenPort}`);
-        const p = ports.get(name)!;
-        const args = [
-          ...fastPeeringArgs(options.heartbeatIntervalMs, options.heartbeatTimeoutMs),
-          ...(peers.length ? ['--peers', peers.join(',')] : []),
-          '--relay-name', `relay-${name}`,
-          ...(options.args ?? []),
-        ];
-        let relay = await startRelay({ port: p.relay, adminPort: p.admin, args });
-        entry.relay = relay;
-        const node: NetworkNode = {
-          name,
-          relay,
-          sidecar,
-          relayPort: p.relay,
-          adminPort: p.admin,
-          async restart() {
-            await relay.kill();
-            relay = await startRelay({ port: p.relay, adminPort: p.admin, args, databaseUrl: relay.databaseUrl, redisUrl: relay.redisUrl, redisKeyPrefix: relay.redisKeyPrefix, dataDir: relay.dataDir });
-            node.relay = relay;
-            entry.relay = relay;
-          },
-        };
-        nodes.set(name, node);
-      }),
-    );
-  } catch (err) {
-    for (const e of started) {
-      await e.relay?.kill();
-      await e.relay?.cleanup().catch(() => undefined);
-      await e.sidecar?.stop();
+    const started = await Promise.allSettled(names.map(async (name) => {
+      sidecars.set(name, await startSidecar(name, neighbours(name).map((peer) => ({ name: `peer-${peer}`, upstream: '127.0.0.1:9', protocol: 'ws' as const }))));
+    }));
+    const failed = started.find((r) => r.status === 'rejected');
+    if (failed) throw (failed as PromiseRejectedResult).reason;
+    // One relay at a time: each start has a 30 s deadline, which parallel starts on a busy machine can miss.
+    for (const name of names) {
+      const sidecar = sidecars.get(name)!;
+      const peers = sidecar.links.map((l) => `ws://127.0.0.1:${l.listenPort}`);
+      const args = [
+        ...fastPeeringArgs(options.heartbeatIntervalMs, options.heartbeatTimeoutMs, options.syncIntervalMs),
+        ...(peers.length ? ['--peers', peers.join(',')] : []),
+        '--relay-name', `relay-${name}`,
+        ...(options.args ?? []),
+      ];
+      let relay = await startRelay({ args });
+      relays.set(name, relay);
+      const node: NetworkNode = {
+        name,
+        relay,
+        sidecar,
+        relayPort: relay.port,
+        adminPort: relay.adminPort,
+        async restart() {
+          await relay.kill();
+          relay = await startRelay({ args, databaseUrl: relay.databaseUrl, redisUrl: relay.redisUrl, redisKeyPrefix: relay.redisKeyPrefix, dataDir: relay.dataDir });
+          node.relay = relay;
+          node.relayPort = relay.port;
+          node.adminPort = relay.adminPort;
+          await pointAt(name, relay.port);
+        },
+      };
+      nodes.set(name, node);
     }
+    for (const name of names) await pointAt(name, relays.get(name)!.port);
+  } catch (err) {
+    for (const r of relays.values()) {
+      await r.kill();
+      await r.cleanup().catch(() => undefined);
+    }
+    for (const sc of sidecars.values()) await sc.stop();
     throw err;
   }
-  const original = [...nodes.values()].map((n) => n.relay);
+  const original = [...relays.values()];
   return {
     nodes,
     node: (name) => nodes.get(name) ?? (() => { throw new Error(`no node ${name}`); })(),

@@ -83,6 +83,15 @@ export class AntiEntropy {
     return run;
   }
 
+  /** Like sync, but never returns a run that started earlier: waits for it, then reconciles again. */
+  async syncFresh(link: PeerLink, reason: string): Promise<SyncStatus> {
+    const current = this.running.get(link.url);
+    if (current) await current.catch(() => undefined);
+    const again = this.running.get(link.url);
+    if (again) await again.catch(() => undefined);
+    return this.sync(link, reason);
+  }
+
   private statusOf(link: PeerLink): SyncStatus {
     let st = this.status.get(link.url);
     if (!st) {

@@ -42,7 +42,7 @@ export class Forwarder {
     for (const link of this.links()) {
       if (link.state === 'banned') continue;
       if (source.kind === 'peer' && (link.remoteNodeId === source.nodeId || link.url === source.url)) continue;
-      link.forward(link.remoteIsOurs ? `["PEER-EVENT",${item.raw},${hops}]` : `["EVENT",${item.raw}]`);
+      link.forward(link.remoteIsOurs ? `["PEER-EVENT",${item.raw},${hops}]` : `["EVENT",${item.raw}]`, event.id);
       this.metrics.forwarded.inc({ peer: link.url });
     }
   }

@@ -160,7 +160,8 @@ export class Gossip {
     }
     const unreachable: Array<{ nodeId: string | null; url: string | null }> = members.filter((m) => !reachable.has(m.nodeId)).map((m) => ({ nodeId: m.nodeId, url: m.url }));
     // Configured peers we never reached have no node id yet; they are still members we cannot reach.
-    for (const link of links) if (!link.remoteNodeId && link.state !== 'banned') unreachable.push({ nodeId: null, url: link.url });
+    // (A first dial still in progress is not yet a verdict: no partition is flagged for it.)
+    for (const link of links) if (!link.remoteNodeId && link.state === 'down') unreachable.push({ nodeId: null, url: link.url });
     return {
       members,
       reachable: [...reachable].filter((id) => id !== this.selfId && !this.options.isBanned(id)),

@@ -2,8 +2,13 @@
  * Frames waiting for a peer that is down, oldest first, bounded. On overflow the queue is emptied and marked:
  * the events are not lost, the anti-entropy run on the next link up finds them (cheaper than keeping them all).
  */
+export interface QueuedFrame {
+  id: string;
+  frame: string;
+}
+
 export class OutboundQueue {
-  private frames: string[] = [];
+  private frames: QueuedFrame[] = [];
   /** Set when frames were dropped; cleared by the next successful reconciliation. */
   overflowed = false;
   dropped = 0;
@@ -15,7 +20,7 @@ export class OutboundQueue {
   }
 
   /** Returns false when the frame did not fit (the queue overflowed). */
-  push(frame: string): boolean {
+  push(frame: QueuedFrame): boolean {
     if (this.frames.length >= this.capacity) {
       this.dropped += this.frames.length + 1;
       this.frames = [];
@@ -26,7 +31,7 @@ export class OutboundQueue {
     return true;
   }
 
-  drain(): string[] {
+  drain(): QueuedFrame[] {
     const out = this.frames;
     this.frames = [];
     return out;

@@ -25,6 +25,8 @@ const NIP11_TIMEOUT_MS = 2000;
  */
 const HEARTBEAT_SUB = 'peer-hb';
 const HEARTBEAT_REQ = JSON.stringify(['REQ', HEARTBEAT_SUB, { ids: ['0'.repeat(64)], limit: 0 }]);
+/** Queued events sent per acknowledged batch when a peer returns. */
+const DRAIN_BATCH = 200;
 
 export interface PeerLinkOptions {
   url: string;
@@ -70,6 +72,7 @@ export class PeerLink {
   /** Dial attempts since the link was last up. */
   attempts = 0;
   private dialling = false;
+  private draining = false;
   readonly queue: OutboundQueue;
   readonly heartbeat: Heartbeat;
   private ws: WebSocket | null = null;
@@ -129,10 +132,34 @@ export class PeerLink {
     this.start();
   }
 
-  /** Sends now when up; otherwise queues (bounded). */
-  forward(frame: string): void {
-    if (this.isUp) this.send(frame);
-    else if (this.state !== 'banned') this.queue.push(frame);
+  /** Sends now when up (and not still draining the queue, to keep order); otherwise queues (bounded). */
+  forward(frame: string, id: string): void {
+    if (this.isUp && !this.draining) this.send(frame);
+    else if (this.state !== 'banned') this.queue.push({ id, frame });
+  }
+
+  /**
+   * Sends what queued up while the peer was away, DRAIN_BATCH events at a time, each batch after the peer
+   * acknowledged the previous one: a peer that just came back is not buried under thousands of events at once
+   * (its heartbeat answers would queue behind them and it would look dead).
+   */
+  async drainQueue(): Promise<number> {
+    if (this.draining) return 0;
+    this.draining = true;
+    let sent = 0;
+    try {
+      while (this.isUp && this.queue.depth > 0) {
+        const batch = this.queue.drain();
+        for (let i = 0; i < batch.length && this.isUp; i += DRAIN_BATCH) {
+          const chunk = batch.slice(i, i + DRAIN_BATCH);
+          await Promise.all(chunk.map((q) => this.push(q.frame, q.id, Math.max(30_000, this.options.heartbeatTimeoutMs))));
+          sent += chunk.length;
+        }
+      }
+    } finally {
+      this.draining = false;
+    }
+    return sent;
   }
 
   send(frame: string): boolean {
@@ -297,9 +324,7 @@ export class PeerLink {
     this.lastError = null;
     this.upSince = Date.now();
     this.heartbeat.start();
-    const queued = this.queue.drain();
     this.setState('up', reason);
-    for (const frame of queued) this.send(frame);
     if (!this.remoteIsOurs) {
       // A third-party relay does not push to us: subscribe to what it accepts from now on.
       this.send(JSON.stringify(['REQ', 'peer-live', { since: Math.floor(Date.now() / 1000) }]));

@@ -90,9 +90,9 @@ export class PeerManager {
     this.add(url, 'learned');
   }
 
-  /** Syncs every link that is up now and waits for the results (admin and tests). */
+  /** A fresh reconciliation with every link that is up now (after any running one); waits for the results. */
   async syncAll(reason: string) {
-    return Promise.all(this.list().filter((l) => l.isUp).map((l) => this.antiEntropy.sync(l, reason)));
+    return Promise.all(this.list().filter((l) => l.isUp).map((l) => this.antiEntropy.syncFresh(l, reason)));
   }
 
   onBanned(nodeId: string, reason: string): void {
@@ -151,7 +151,16 @@ export class PeerManager {
     if (to === 'up' && (from === 'connecting' || from === 'down')) {
       this.log.info({ ...fields, authenticated: link.authenticated, queued: link.queue.depth }, 'peer up');
       this.gossip.tick();
-      void this.antiEntropy.sync(link, 'link up');
+      // Queued events first (cheap, in order), then a reconciliation for whatever the queue could not hold.
+      void link
+        .drainQueue()
+        .then((sent) => {
+          if (sent > 0) this.log.info({ peerUrl: link.url, nodeId: link.remoteNodeId, sent }, 'peer queue drained');
+        })
+        .catch((err: unknown) => this.log.warn({ err, peerUrl: link.url }, 'draining the peer queue failed'))
+        .finally(() => {
+          if (link.isUp) void this.antiEntropy.sync(link, 'link up');
+        });
     } else if (to === 'up') {
       this.log.info(fields, 'peer recovered');
     } else if (to === 'suspect') {

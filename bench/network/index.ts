@@ -1,0 +1,144 @@
+// Relay network benchmark, loopback only: real relay processes whose peer links go through chaos sidecars.
+//
+//   npx tsx bench/network/index.ts [--latency-events 500] [--divergent 10000] [--heartbeat-ms 1000]
+//
+// Prints: cross-relay delivery latency (publish on A → live EVENT on a subscriber of B, p50/p99; targets
+// ≤ 5 ms / ≤ 20 ms), convergence time after healing a partition with N divergent events (half published on
+// each side; target ≤ 5 s, runbook < 30 s), crash detection time (SIGKILL → peer marked down) and rejoin time
+// (restart → link up and caught up). Uses fresh databases and removes everything when done.
+import { cpus, loadavg } from 'node:os';
+import WebSocket from 'ws';
+import { finalizeEvent, generateSecretKey } from 'nostr-tools/pure';
+import { intOption, parseArgs } from '../lib/args.js';
+import { generateSignedEventsParallel } from '../lib/events.js';
+import { summarize } from '../lib/stats.js';
+import { fmt, printTable } from '../lib/table.js';
+import { nodeIdOf, peersOf, startNetwork, storedIds, syncNow, waitFor, type Network } from '../../test/helpers/cluster.js';
+import { publishAll } from './publisher.js';
+
+const { values } = parseArgs({
+  options: {
+    'latency-events': { type: 'string' },
+    divergent: { type: 'string' },
+    'heartbeat-ms': { type: 'string' },
+    help: { type: 'boolean' },
+  },
+});
+if (values.help) {
+  console.log('usage: npx tsx bench/network/index.ts [--latency-events 500] [--divergent 10000] [--heartbeat-ms 1000]');
+  process.exit(0);
+}
+const latencyEvents = intOption(values, 'latency-events', 500);
+const divergent = intOption(values, 'divergent', 10_000);
+const heartbeatMs = intOption(values, 'heartbeat-ms', 1000);
+const log = (line: string) => console.log(line);
+
+async function measureLatency(net: Network): Promise<ReturnType<typeof summarize>> {
+  const sub = new WebSocket(net.node('b').relay.url);
+  const pub = new WebSocket(net.node('a').relay.url);
+  await Promise.all([sub, pub].map((ws) => new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)))));
+  const sentAt = new Map<string, number>();
+  const samples: number[] = [];
+  let arrived: (() => void) | undefined;
+  sub.on('message', (data: Buffer) => {
+    const frame = JSON.parse(data.toString()) as unknown[];
+    if (frame[0] !== 'EVENT' || frame[1] !== 'lat') return;
+    const id = (frame[2] as { id: string }).id;
+    const t0 = sentAt.get(id);
+    if (t0 === undefined) return;
+    samples.push(performance.now() - t0);
+    sentAt.delete(id);
+    arrived?.();
+  });
+  sub.send(JSON.stringify(['REQ', 'lat', { kinds: [1], '#t': ['latency'], limit: 0 }]));
+  await new Promise((r) => setTimeout(r, 300));
+  const key = generateSecretKey();
+  for (let i = 0; i < latencyEvents; i++) {
+    const e = finalizeEvent({ kind: 1, created_at: Math.floor(Date.now() / 1000), tags: [['t', 'latency']], content: `latency ${i} ${Math.random()}` }, key);
+    const got = new Promise<void>((resolve) => (arrived = resolve));
+    sentAt.set(e.id, performance.now());
+    pub.send(JSON.stringify(['EVENT', e]));
+    await Promise.race([got, new Promise((r) => setTimeout(r, 2000))]);
+  }
+  sub.close();
+  pub.close();
+  return summarize(samples);
+}
+
+async function identical(net: Network): Promise<boolean> {
+  const [a, b] = await Promise.all(['a', 'b'].map((n) => storedIds(net.node(n).relay)));
+  return a!.duplicates === 0 && b!.duplicates === 0 && JSON.stringify(a!.ids) === JSON.stringify(b!.ids);
+}
+
+async function measureConvergence(net: Network) {
+  log(`signing ${divergent} events...`);
+  const events = await generateSignedEventsParallel(divergent, { authors: 100 });
+  const half = Math.floor(divergent / 2);
+  await net.cut('a', 'b', { existing: 'reset' });
+  await net.cut('b', 'a', { existing: 'reset' });
+  await waitFor('partition seen', async () => (await peersOf(net.node('a').relay))[0]?.state === 'down' && (await peersOf(net.node('b').relay))[0]?.state === 'down', 30_000);
+  log(`partitioned; publishing ${half} events on a and ${divergent - half} on b...`);
+  await Promise.all([publishAll(net.node('a').relay.url, events.slice(0, half)), publishAll(net.node('b').relay.url, events.slice(half))]);
+  const healed = performance.now();
+  await net.heal('a', 'b');
+  await net.heal('b', 'a');
+  const linkUp = await waitFor('link up', async () => ((await peersOf(net.node('a').relay))[0]?.state === 'up' ? performance.now() - healed : 0), 60_000, 20);
+  await waitFor('identical sets', () => identical(net), 120_000, 100);
+  const converged = performance.now() - healed;
+  const after = await Promise.all([syncNow(net.node('a').relay), syncNow(net.node('b').relay)]);
+  const diffs = after.flat().map((r) => (r.lastDifferences ? r.lastDifferences.need + r.lastDifferences.have : -1));
+  const total = (await storedIds(net.node('a').relay)).ids.length;
+  return { linkUp, converged, diffsAfter: diffs.join('/'), total };
+}
+
+async function measureCrash(net: Network) {
+  const idB = await nodeIdOf(net.node('b').relay);
+  const a = net.node('a').relay;
+  const killed = performance.now();
+  await net.node('b').relay.kill();
+  const detect = await waitFor('b marked down', async () => ((await peersOf(a)).find((p) => p.nodeId === idB)?.state === 'down' ? performance.now() - killed : 0), 60_000, 10);
+  const missed = await generateSignedEventsParallel(200, { authors: 10 });
+  await publishAll(a.url, missed, 2);
+  const restarted = performance.now();
+  await net.node('b').restart();
+  const processUp = performance.now() - restarted;
+  const linkUp = await waitFor('b up on a', async () => ((await peersOf(a)).find((p) => p.nodeId === idB)?.state === 'up' ? performance.now() - restarted : 0), 60_000, 10);
+  await waitFor('b caught up', () => identical(net), 60_000, 50);
+  return { detect, processUp, linkUp, caughtUp: performance.now() - restarted };
+}
+
+log(`relay network benchmark: 2 relays behind chaos sidecars on loopback; ${cpus().length} cores, load ${loadavg()[0]!.toFixed(1)}; heartbeat ${heartbeatMs} ms, timeout ${3 * heartbeatMs} ms`);
+const net = await startNetwork({
+  names: ['a', 'b'],
+  heartbeatIntervalMs: heartbeatMs,
+  heartbeatTimeoutMs: 3 * heartbeatMs,
+  // The benchmark floods on purpose: lift the rate limits; disable periodic sync so only heal-time sync runs.
+  args: ['--rate-limits', 'connection:*:10000000/10s,ip:*:10000000/10s,pubkey:*:10000000/10s,peer:*:10000000/10s'],
+  syncIntervalMs: 0,
+});
+try {
+  await waitFor('peers up', async () => (await peersOf(net.node('a').relay))[0]?.state === 'up' && (await peersOf(net.node('b').relay))[0]?.state === 'up', 60_000);
+  const lat = await measureLatency(net);
+  printTable('Cross-relay delivery (publish on A → live EVENT on B, through sidecar-a)', [
+    { metric: 'events', value: fmt(lat.count), target: '' },
+    { metric: 'p50 ms', value: fmt(lat.p50, 2), target: '≤ 5' },
+    { metric: 'p99 ms', value: fmt(lat.p99, 2), target: '≤ 20' },
+    { metric: 'max ms', value: fmt(lat.max, 2), target: '' },
+  ]);
+  const conv = await measureConvergence(net);
+  printTable(`Partition heal with ${divergent} divergent events (half on each side)`, [
+    { metric: 'link up after heal, ms', value: fmt(conv.linkUp), target: '' },
+    { metric: 'identical id sets after heal, ms', value: fmt(conv.converged), target: '≤ 5000 (runbook < 30000)' },
+    { metric: 'events per relay', value: fmt(conv.total), target: '' },
+    { metric: 'differences in the next negentropy rounds', value: conv.diffsAfter, target: '0/0' },
+  ]);
+  const crash = await measureCrash(net);
+  printTable('Crash (SIGKILL b) and rejoin', [
+    { metric: 'b marked down on a after, ms', value: fmt(crash.detect), target: `≤ ${2 * heartbeatMs} (two heartbeats)` },
+    { metric: 'restarted b listening after, ms', value: fmt(crash.processUp), target: '' },
+    { metric: 'link a→b up after restart, ms', value: fmt(crash.linkUp), target: '' },
+    { metric: 'b caught up (200 events) after restart, ms', value: fmt(crash.caughtUp), target: '' },
+  ]);
+} finally {
+  await net.stop();
+}
