@@ -15,7 +15,7 @@ export interface RunningSidecar {
 }
 
 export async function startSidecar(cfg: SidecarConfig, log: Logger = createLogger(cfg.logLevel)): Promise<RunningSidecar> {
-  const sidecar = new Sidecar({ node: cfg.node, seed: cfg.seed, dialTimeoutMs: cfg.dialTimeoutMs, profilesDir: cfg.profilesDir, log });
+  const sidecar = new Sidecar({ node: cfg.node, seed: cfg.seed, dialTimeoutMs: cfg.dialTimeoutMs, profilesDir: cfg.profilesDir, maxActiveFaults: cfg.maxActiveFaults, log });
   const api = new ApiServer(sidecar, cfg.api);
   try {
     for (const l of cfg.links) await sidecar.createLink({ ...l });

@@ -6,6 +6,7 @@
  *   seed: 42
  *   api: { host: 127.0.0.1, port: 8474, token: s3cret }
  *   dial_timeout: 2s
+ *   max_active_faults: 100               # safety valve, 0 = no limit
  *   profiles_dir: ../chaos-profiles      # relative to this file
  *   profile: latency                     # applied at start (name or path)
  *   log_level: info
@@ -27,6 +28,7 @@ export interface SidecarConfig {
   api: { host: string; port: number; token?: string };
   dialTimeoutMs: number;
   profilesDir: string;
+  maxActiveFaults: number;
   profile?: string;
   logLevel: string;
   links: LinkSpec[];
@@ -42,6 +44,7 @@ export interface ConfigFlags {
   profile?: string;
   profilesDir?: string;
   dialTimeout?: number | string;
+  maxActiveFaults?: number | string;
   logLevel?: string;
 }
 
@@ -57,11 +60,12 @@ export const ENV = {
   profile: 'CHAOS_SIDECAR_PROFILE',
   profilesDir: 'CHAOS_SIDECAR_PROFILES_DIR',
   dialTimeout: 'CHAOS_SIDECAR_DIAL_TIMEOUT',
+  maxActiveFaults: 'CHAOS_SIDECAR_MAX_ACTIVE_FAULTS',
   logLevel: 'CHAOS_SIDECAR_LOG_LEVEL',
 } as const;
 const FLAG = {
   node: '--node', seed: '--seed', apiHost: '--api-host', apiPort: '--api-port', token: '--token',
-  profile: '--profile', profilesDir: '--profiles-dir', dialTimeout: '--dial-timeout', logLevel: '--log-level',
+  profile: '--profile', profilesDir: '--profiles-dir', dialTimeout: '--dial-timeout', maxActiveFaults: '--max-active-faults', logLevel: '--log-level',
 } as const;
 
 function port(v: unknown): number {
@@ -73,6 +77,12 @@ function port(v: unknown): number {
 function seed(v: unknown): number {
   const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
   if (typeof n !== 'number' || !Number.isInteger(n)) throw new Error(`expected a whole number, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function count(v: unknown): number {
+  const n = typeof v === 'string' && v.trim() !== '' ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < 0) throw new Error(`expected a whole number >= 0, got ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -90,7 +100,7 @@ function logLevel(v: unknown): string {
 export function parseConfigFile(text: string, file: string): { values: Partial<Record<keyof ConfigFlags, unknown>>; links: LinkSpec[] } {
   const src = YamlSource.parse(text, file);
   const raw = src.value() ?? {};
-  const doc = src.object([], raw, ['node', 'seed', 'api', 'dial_timeout', 'profiles_dir', 'profile', 'log_level', 'links']);
+  const doc = src.object([], raw, ['node', 'seed', 'api', 'dial_timeout', 'max_active_faults', 'profiles_dir', 'profile', 'log_level', 'links']);
   const values: Partial<Record<keyof ConfigFlags, unknown>> = {};
   const dir = path.dirname(path.resolve(file));
   if (doc.node !== undefined) values.node = src.check(['node'], () => nonEmpty(doc.node));
@@ -102,6 +112,7 @@ export function parseConfigFile(text: string, file: string): { values: Partial<R
     if (api.token !== undefined) values.token = src.check(['api', 'token'], () => nonEmpty(api.token));
   }
   if (doc.dial_timeout !== undefined) values.dialTimeout = src.check(['dial_timeout'], () => parseDurationMs(doc.dial_timeout));
+  if (doc.max_active_faults !== undefined) values.maxActiveFaults = src.check(['max_active_faults'], () => count(doc.max_active_faults));
   if (doc.profiles_dir !== undefined) values.profilesDir = path.resolve(dir, src.check(['profiles_dir'], () => nonEmpty(doc.profiles_dir)));
   if (doc.profile !== undefined) {
     const p = src.check(['profile'], () => nonEmpty(doc.profile));
@@ -164,6 +175,7 @@ export function loadConfig(file: string | undefined, flags: ConfigFlags, env: No
     seed: pick('seed', seed, randomSeed()),
     api: { host: pick('apiHost', nonEmpty, '127.0.0.1'), port: pick('apiPort', port, 8474) },
     dialTimeoutMs: pick('dialTimeout', (v) => parseDurationMs(v), 2000),
+    maxActiveFaults: pick('maxActiveFaults', count, 100),
     profilesDir: pick('profilesDir', (v) => path.resolve(nonEmpty(v)), DEFAULT_PROFILES_DIR),
     logLevel: pick('logLevel', logLevel, 'info'),
     links: fromFile.links,

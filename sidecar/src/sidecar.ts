@@ -16,6 +16,8 @@ export interface SidecarOptions {
   seed: number;
   dialTimeoutMs: number;
   profilesDir: string;
+  /** Most faults active at once across all links (0 = no limit). */
+  maxActiveFaults: number;
   log: Logger;
 }
 
@@ -50,6 +52,12 @@ export class Sidecar {
         this.fired.set(key, (this.fired.get(key) ?? 0) + 1);
       },
       onFaultChange: (action) => this.metrics.faultEvents.inc({ action }),
+      checkFaultBudget: () => {
+        const max = opts.maxActiveFaults;
+        if (max > 0 && this.activeFaultCount() >= max) {
+          throw new FaultError(`max_active_faults reached: ${max} faults are active; remove some first`, 409);
+        }
+      },
     };
   }
 
@@ -166,6 +174,12 @@ export class Sidecar {
     return true;
   }
 
+  activeFaultCount(): number {
+    let n = 0;
+    for (const l of this.links.values()) n += l.faults.size;
+    return n;
+  }
+
   faultsView() {
     const now = Date.now();
     const out = [];
@@ -193,6 +207,8 @@ export class Sidecar {
       node: this.opts.node,
       version: VERSION,
       seed: this.opts.seed,
+      max_active_faults: this.opts.maxActiveFaults,
+      active_faults: this.activeFaultCount(),
       uptime_s: Math.round((Date.now() - this.startedAt) / 1000),
       profile: this.profile?.status() ?? null,
       links: [...this.links.values()].map((l) => ({

@@ -99,6 +99,15 @@ t.test('status codes and error bodies match Toxiproxy', async (t) => {
   const pop2 = await call(api, 'POST', '/populate', [{ name: 'q', listen: '127.0.0.1:0', upstream: '127.0.0.1:3' }]);
   t.equal(pop2.body.proxies[0].upstream, '127.0.0.1:3', 'changed proxy replaced');
   t.equal((await call(api, 'POST', '/populate', { name: 'x' })).status, 400, 'populate needs an array');
+
+  // Envoy-style safety valve.
+  const small = await sidecar({ maxActiveFaults: 2, links: [{ name: 'v', listen: '127.0.0.1:0', upstream: '127.0.0.1:1', protocol: 'tcp', enabled: true }] });
+  t.teardown(() => small.close());
+  t.equal((await call(small.apiUrl, 'POST', '/proxies/v/toxics', { name: 'one', type: 'latency' })).status, 200);
+  t.equal((await call(small.apiUrl, 'POST', '/proxies/v/toxics', { name: 'two', type: 'latency' })).status, 200);
+  const third = await call(small.apiUrl, 'POST', '/proxies/v/toxics', { name: 'three', type: 'latency' });
+  t.same(third.body, { error: 'max_active_faults reached: 2 faults are active; remove some first', status: 409 });
+  t.equal((await call(small.apiUrl, 'POST', '/proxies/v/toxics/two', { attributes: { latency: 5 } })).status, 200, 'changing an active fault is not adding one');
 });
 
 t.test('our API: /faults, /status, /health, /metrics, /profiles', async (t) => {

@@ -21,6 +21,7 @@ export async function sidecar(over: Partial<SidecarConfig> = {}): Promise<Runnin
     seed: 42,
     api: { host: '127.0.0.1', port: 0 },
     dialTimeoutMs: 2000,
+    maxActiveFaults: 100,
     profilesDir: DEFAULT_PROFILES_DIR,
     logLevel: 'silent',
     links: [],

@@ -47,6 +47,7 @@ export async function runCli(args: string[]): Promise<number | undefined> {
           .option('seed', { type: 'string', describe: 'random seed: same seed + same traffic = same fault decisions' })
           .option('profiles-dir', { type: 'string', describe: 'where profile names are looked up' })
           .option('dial-timeout', { type: 'string', describe: 'upstream dial timeout (e.g. 2s)' })
+          .option('max-active-faults', { type: 'string', describe: 'safety valve: most faults active at once (default 100, 0 = no limit)' })
           .option('log-level', { type: 'string', describe: 'fatal|error|warn|info|debug|trace|silent' }),
       (a) =>
         guard(async () => {
@@ -55,7 +56,7 @@ export async function runCli(args: string[]): Promise<number | undefined> {
           const { startCommand } = await import('./start.js');
           await startCommand(a.config, {
             node: a.node, seed: a.seed, apiHost: a['api-host'], apiPort: a['api-port'], token: args.includes('--token') || args.some((x) => x.startsWith('--token=')) ? a.token : undefined,
-            profile: a.profile, profilesDir: a['profiles-dir'], dialTimeout: a['dial-timeout'], logLevel: a['log-level'],
+            profile: a.profile, profilesDir: a['profiles-dir'], dialTimeout: a['dial-timeout'], maxActiveFaults: a['max-active-faults'], logLevel: a['log-level'],
           });
           return undefined;
         })(),

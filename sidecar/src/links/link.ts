@@ -63,6 +63,8 @@ export interface LinkContext {
   dialTimeoutMs: number;
   onFired(link: string, type: string): void;
   onFaultChange(action: 'added' | 'removed' | 'expired'): void;
+  /** Envoy-style safety valve: throws when one more fault would exceed max_active_faults. */
+  checkFaultBudget(): void;
 }
 
 export const STREAMS: readonly Stream[] = ['upstream', 'downstream', 'both'];
@@ -164,6 +166,7 @@ export abstract class Link implements ConnectionOwner {
   addFault(input: FaultInput): ActiveFault {
     const f = this.buildFault(input);
     if (this.faults.has(f.name)) throw new FaultError(`toxic already exists: ${f.name}`, 409);
+    this.ctx.checkFaultBudget();
     this.faults.set(f.name, f);
     this.arm(f);
     for (const conn of this.conns) this.applyToConnection(f, conn, true);
