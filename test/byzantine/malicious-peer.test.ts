@@ -36,13 +36,19 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 }
 
 t.test('forged, altered and flooding peer: refused, banned within 5 s, dropped, nothing invalid stored or forwarded', async (t) => {
-  await until('A to peer with C', async () => ((await a.admin<PeersBody>('/admin/peers')).body.peers.some((p) => p.state === 'up') ? true : undefined));
+  await until('A to peer with C', async () => ((await a.admin<PeersBody>('/admin/peers')).body.peers.some((p) => p.state === 'up') ? true : undefined), 30_000);
 
-  const node = startMaliciousNode(a.url, { valid: 5, forged: 2, altered: 2, flood: { perSecond: 300, seconds: 2 }, delayMs: 2500 });
-  await until('the node to show in /admin/peers', async () => {
-    const text = JSON.stringify((await a.admin<PeersBody>('/admin/peers')).body);
-    return text.includes(node.nodeId) ? true : undefined;
-  });
+  // The node waits 4 s after its AUTH before attacking, so it can be seen in /admin/peers first; on a busy machine
+  // its start (tsx, signing the flood) can take a while.
+  const node = startMaliciousNode(a.url, { valid: 5, forged: 2, altered: 2, flood: { perSecond: 300, seconds: 2 }, delayMs: 4000 });
+  await until(
+    'the node to show in /admin/peers',
+    async () => {
+      const text = JSON.stringify((await a.admin<PeersBody>('/admin/peers')).body);
+      return text.includes(node.nodeId) ? true : undefined;
+    },
+    60_000,
+  );
   const report = await node.report;
   t.equal(report.authenticated, true, 'the node authenticated as a peer (NIP-42 with its node key)');
 

@@ -8,6 +8,10 @@ import type { LimitCheck, LimitVerdict, RateLimiter } from './window.js';
  * Redis first (limits shared by every relay on that Redis); the in-memory limiter while Redis is unreachable.
  * While the Redis connection is not ready, hits go straight to memory so a Redis outage adds no latency to
  * publishing; the switch each way is logged once.
+ *
+ * The memory limiter also counts every hit Redis allows, and is asked first: it knows this relay's own traffic,
+ * so a hit it refuses is refused without a round trip, and when Redis drops out (or flaps under load) the limit
+ * carries on from the real count instead of starting from zero.
  */
 export class FallbackRateLimiter implements RateLimiter {
   readonly memory = new MemoryRateLimiter();
@@ -23,6 +27,8 @@ export class FallbackRateLimiter implements RateLimiter {
   }
 
   async hit(checks: LimitCheck[], nowMs = Date.now()): Promise<LimitVerdict> {
+    const local = this.memory.peek(checks, nowMs);
+    if (!local.allowed) return local;
     if (this.redis.status === 'ready') {
       try {
         const result = await this.redisLimiter.hit(checks, nowMs);
@@ -30,6 +36,7 @@ export class FallbackRateLimiter implements RateLimiter {
           this.usingMemory = false;
           this.log.info('Redis is back; rate limits are shared through Redis again');
         }
+        if (result.allowed) this.memory.count(checks, nowMs);
         return result;
       } catch (err) {
         this.fallBack(err);

@@ -23,26 +23,39 @@ export class MemoryRateLimiter implements RateLimiter {
 
   /** Same semantics as the Redis script: counted only if every check passes. */
   hitSync(checks: LimitCheck[], nowMs = Date.now()): LimitVerdict {
-    if (this.counters.size > SWEEP_AT) this.sweep(nowMs);
-    const positions = checks.map((check) => windowPosition(nowMs, check.windowSeconds));
-    const counters = checks.map((check, i) => {
-      const index = positions[i]!.index;
-      const key = `${check.key}:${check.windowSeconds}`;
-      let counter = this.counters.get(key);
-      if (!counter) {
-        counter = { index, current: 0, previous: 0, windowSeconds: check.windowSeconds };
-        this.counters.set(key, counter);
-      } else if (counter.index !== index) {
-        counter.previous = counter.index === index - 1 ? counter.current : 0;
-        counter.current = 0;
-        counter.index = index;
-      }
-      return counter;
-    });
-    const counts = counters.map((counter, i) => estimate(counter.current + 1, counter.previous, positions[i]!.previousWeight));
-    const result = verdict(checks, counts, 'memory');
-    if (result.allowed) for (const counter of counters) counter.current += 1;
+    const result = this.peek(checks, nowMs);
+    if (result.allowed) this.count(checks, nowMs);
     return result;
+  }
+
+  /** The verdict a hit would get now, without counting it. */
+  peek(checks: LimitCheck[], nowMs = Date.now()): LimitVerdict {
+    const counts = checks.map((check) => {
+      const position = windowPosition(nowMs, check.windowSeconds);
+      const counter = this.counter(check, position.index);
+      return estimate(counter.current + 1, counter.previous, position.previousWeight);
+    });
+    return verdict(checks, counts, 'memory');
+  }
+
+  /** Counts a hit another limiter allowed, so this one knows this relay's traffic if it has to take over. */
+  count(checks: LimitCheck[], nowMs = Date.now()): void {
+    if (this.counters.size > SWEEP_AT) this.sweep(nowMs);
+    for (const check of checks) this.counter(check, windowPosition(nowMs, check.windowSeconds).index).current += 1;
+  }
+
+  private counter(check: LimitCheck, index: number): Counter {
+    const key = `${check.key}:${check.windowSeconds}`;
+    let counter = this.counters.get(key);
+    if (!counter) {
+      counter = { index, current: 0, previous: 0, windowSeconds: check.windowSeconds };
+      this.counters.set(key, counter);
+    } else if (counter.index !== index) {
+      counter.previous = counter.index === index - 1 ? counter.current : 0;
+      counter.current = 0;
+      counter.index = index;
+    }
+    return counter;
   }
 
   get size(): number {

@@ -169,13 +169,17 @@ export class BanList implements AccessControl {
       ban.type === 'peer' ? 'peer banned' : 'client banned',
     );
     if (!wasBanned) {
-      for (const listener of this.bannedListeners) {
-        try {
-          listener(subject, ban.reason);
-        } catch (err) {
-          this.log.error({ err, subject }, 'ban listener failed');
+      // isBanned() is true from here on; listeners (which close connections) run after the current I/O turn, so
+      // the OK answering the event that caused the ban still reaches the sender before its link is closed.
+      setImmediate(() => {
+        for (const listener of this.bannedListeners) {
+          try {
+            listener(subject, ban.reason);
+          } catch (err) {
+            this.log.error({ err, subject }, 'ban listener failed');
+          }
         }
-      }
+      });
     }
     return ban;
   }
