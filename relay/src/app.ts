@@ -24,7 +24,7 @@ import type { PeerManager } from './peers/peer-manager.js';
 /** Health probes run this often; a failure is noticed within one interval (the runbook asks for < 1 s). */
 const PROBE_INTERVAL_MS = 250;
 /** A probe that has not answered in this long counts as failed (interval + timeout stays under 1 s). */
-const PROBE_TIMEOUT_MS = 300;
+const PROBE_TIMEOUT_MS = 450;
 
 export interface RelayStatus {
   mode: string;

@@ -44,7 +44,9 @@ t.test('Redis SIGKILL: fallback mode within 1 s, no publish fails, dedup by Post
   const line = relay.logs.slice(logsBefore).find((l) => l.msg === 'cache unavailable');
   const detectionMs = line ? Date.parse(String(line.time)) - killedAt : seenMs;
   t.ok(detectionMs < 1000, `"cache unavailable" ${detectionMs} ms after the kill (status showed fallback-mode after ${seenMs} ms)`);
-  t.equal((await status()).mode, 'normal', 'PostgreSQL still takes the writes');
+  // Eventually rather than at this instant: on a saturated machine a slow PostgreSQL probe may flip the mode for a moment.
+  await until('storage mode normal during the Redis outage', async () => (await status()).mode === 'normal', 3000);
+  t.pass('PostgreSQL still takes the writes (mode normal)');
 
   await sleep(1500);
   // Redis's seen-marks are gone with it: the duplicate is caught by PostgreSQL.
