@@ -3,10 +3,15 @@
 // back fails, naming that event.
 import t from 'tap';
 import pg from 'pg';
+import { readFileSync } from 'node:fs';
+import { paths } from '../../cluster/src/layout.js';
+import { readProcesses } from '../../cluster/src/state.js';
 import { runExperiment } from '../../cluster/src/experiment/experiment.js';
 import { buildCluster, startTestCluster, type TestCluster } from './helpers.js';
 
 let cluster: TestCluster;
+// Real processes on a machine that may be busy with the rest of the suite: allow more than tap's default.
+t.setTimeout(300_000);
 
 t.before(async () => {
   buildCluster();
@@ -56,8 +61,13 @@ t.test('deleting one acknowledged event behind the relay\'s back fails the verdi
 });
 
 t.test('a crash experiment: SIGKILL, the supervisor restarts the relay, nothing acknowledged is lost', async (t) => {
+  const before = readProcesses(cluster.dir).find((p) => p.name === 'relay-a')!;
   const result = await runExperiment({ layout: cluster.state.layout, profile: 'crash', ...quick, holdMs: 0 });
   t.same(result.violations, [], 'no violations');
+  const after = readProcesses(cluster.dir).find((p) => p.name === 'relay-a')!;
+  t.equal(after.restarts, before.restarts + 1, 'the supervisor restarted relay-a once');
+  t.equal(after.lastExit?.signal, 'SIGKILL');
+  t.match(readFileSync(paths(cluster.state.layout).supervisorLog, 'utf8'), /process exited; restarting/);
   t.ok(result.recoveryMs !== null && result.recoveryMs < 30_000, `restarted and serving in ${result.recoveryMs} ms`);
   t.ok(result.detectionMs !== null, 'the crash was seen (health down)');
 });

@@ -24,11 +24,11 @@ export const SAMPLE_EVERY_MS = 500;
 export async function sampleNode(n: ObservedNode): Promise<Sample> {
   const t = Date.now();
   const [h, status, gossip, peers, metrics] = await Promise.all([
-    tryGet(`${n.adminUrl}/health`, 1000),
-    tryGet<Record<string, unknown>>(`${n.adminUrl}/admin/status`, 1000),
-    tryGet<Record<string, unknown>>(`${n.adminUrl}/admin/gossip/status`, 1000),
-    tryGet<unknown>(`${n.adminUrl}/admin/peers`, 1000),
-    tryGet<Record<string, unknown>>(`${n.adminUrl}/admin/metrics`, 1000),
+    tryGet(`${n.adminUrl}/health`, 2000),
+    tryGet<Record<string, unknown>>(`${n.adminUrl}/admin/status`, 2000),
+    tryGet<Record<string, unknown>>(`${n.adminUrl}/admin/gossip/status`, 2000),
+    tryGet<unknown>(`${n.adminUrl}/admin/peers`, 2000),
+    tryGet<Record<string, unknown>>(`${n.adminUrl}/admin/metrics`, 2000),
   ]);
   const s = status?.status === 200 ? status.body : undefined;
   return {
