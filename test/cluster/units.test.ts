@@ -3,7 +3,7 @@
 // loaders), and the Prometheus alert rules (checked by promtool when it is installed).
 import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildLayout, DEFAULT_PORTS, relayEndpoints } from '../../cluster/src/layout.js';
@@ -155,6 +155,20 @@ t.test('deploy/: the example config, the sidecar config and the unit templates',
     t.match(text, /^ExecStart=\/usr\/bin\/node \/opt\/nostream\/\w+\/dist\/main\.js start --config \/etc\/nostream\/%i\//m);
   }
   t.same(readdirSync(deploy).sort(), ['chaos-sidecar@.service', 'config.yaml', 'nostream-node@.service', 'sidecar.yaml']);
+});
+
+const systemdAnalyze = spawnSync('systemd-analyze', ['--version'], { encoding: 'utf8' }).status === 0;
+t.test('the unit templates pass systemd-analyze verify', { skip: systemdAnalyze ? false : 'systemd-analyze not installed' }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'units-'));
+  const files = ['nostream-node', 'chaos-sidecar'].map((u) => {
+    const file = join(dir, `${u}@a.service`);
+    writeFileSync(file, readFileSync(join(REPO_ROOT, `deploy/systemd/${u}@.service`)));
+    return file;
+  });
+  const res = spawnSync('systemd-analyze', ['verify', ...files], { encoding: 'utf8' });
+  t.equal(res.status, 0, res.stderr);
+  t.notMatch(res.stderr, /Unknown key|Unknown section|Invalid/, res.stderr);
+  rmSync(dir, { recursive: true, force: true });
 });
 
 const promtool = spawnSync('promtool', ['--version'], { encoding: 'utf8' }).status === 0;
