@@ -27,8 +27,10 @@ function chownToPostgres(path: string): void {
   chownSync(path, Number(uid), Number(gid));
 }
 
+/** A probe: any failure to connect or query means "not ready", which is its answer, not an error to report. */
 export async function postgresReady(port: number): Promise<boolean> {
   const client = new pg.Client({ connectionString: adminUrl(port), connectionTimeoutMillis: 1000 });
+  // A dropped probe connection also emits 'error'; the awaited calls below already turn it into `false`.
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -37,6 +39,7 @@ export async function postgresReady(port: number): Promise<boolean> {
   } catch {
     return false;
   } finally {
+    // Closing a connection that never opened fails; the probe's answer is already decided.
     await client.end().catch(() => undefined);
   }
 }

@@ -1,6 +1,7 @@
 /** The cluster's private Redis: its own port (never 6379), no persistence, pid and log in the cluster folder. */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
+import { isAlive } from '../state.js';
 import { run, sleep, waitFor } from './exec.js';
 
 export interface RedisOptions {
@@ -10,8 +11,10 @@ export interface RedisOptions {
   port: number;
 }
 
+/** A probe: any failure to connect or PING means "not ready", which is its answer, not an error to report. */
 export async function redisReady(port: number): Promise<boolean> {
   const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, connectTimeout: 1000, retryStrategy: () => null });
+  // ioredis also emits 'error' for the refused connection that connect() rejects with below.
   client.on('error', () => undefined);
   try {
     await client.connect();
@@ -33,20 +36,11 @@ export async function startRedis(o: RedisOptions): Promise<void> {
   await waitFor(`Redis on port ${o.port}`, () => redisReady(o.port), 15_000);
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 export async function stopRedis(o: RedisOptions): Promise<void> {
   if (!existsSync(o.pidFile)) return;
   const pid = Number(readFileSync(o.pidFile, 'utf8').trim());
-  if (!pid || !alive(pid)) return;
+  if (!pid || !isAlive(pid)) return;
   process.kill(pid, 'SIGTERM');
-  for (let i = 0; i < 100 && alive(pid); i++) await sleep(100);
-  if (alive(pid)) process.kill(pid, 'SIGKILL');
+  for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(100);
+  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
 }
