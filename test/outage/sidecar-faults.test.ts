@@ -47,8 +47,9 @@ async function outage(t: Test, what: string, link: 'postgres' | 'redis', toxics:
   const good = link === 'postgres' ? 'normal' : 'ok';
   const added: string[] = [];
   const logsBefore = relay.logs.length;
-  const at = Date.now();
   for (const toxic of toxics) added.push(await sidecar.addToxic(link, toxic));
+  // The fault is in force once the sidecar's API has answered.
+  const at = Date.now();
   await until(`${what}: ${bad}`, async () => (await status())[field] === bad, 5000, 20);
   const seenMs = Date.now() - at;
   // The relay's own log line dates the detection; polling /admin/status adds its own delay on a busy machine.
