@@ -61,7 +61,7 @@ export class RawClient {
     });
   }
 
-  async publish(event: { id: string } & Record<string, unknown>, timeoutMs?: number): Promise<{ ok: boolean; message: string }> {
+  async publish(event: { id: string }, timeoutMs?: number): Promise<{ ok: boolean; message: string }> {
     this.send(['EVENT', event]);
     const frame = await this.next((f) => f[0] === 'OK' && f[1] === event.id, timeoutMs, `OK for ${event.id}`);
     return { ok: frame[2] as boolean, message: frame[3] as string };
