@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE ?= node
 NPX ?= npx
 
-.PHONY: all install build test demo bench bench-ingest bench-proxy clean typecheck
+.PHONY: all install build test demo bench bench-ingest bench-proxy bench-outage bench-network bench-byzantine clean typecheck
 
 all: build
 
@@ -28,13 +28,23 @@ test: build
 demo: build
 	$(NPX) tsx scripts/demo.ts
 
-bench: bench-ingest bench-proxy
+## Benchmarks print figures (with a baseline measured in the same run); they are not tests.
+bench: bench-ingest bench-proxy bench-outage bench-network bench-byzantine
 
 bench-ingest: build
 	$(NPX) tsx bench/ingest/index.ts
 
 bench-proxy: build
 	$(NPX) tsx bench/proxy/index.ts
+
+bench-outage: build
+	$(NPX) tsx bench/outage/index.ts
+
+bench-network: build
+	$(NPX) tsx bench/network/index.ts
+
+bench-byzantine: build
+	$(NPX) tsx bench/byzantine/index.ts
 
 clean:
 	$(NPX) tsc -b --clean
