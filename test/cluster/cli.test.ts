@@ -88,7 +88,7 @@ if (peering) {
     const report = join(cluster.dir, 'report.html');
     const run = cli(CHAOS_CLI, cluster.dir, ['run', 'partition', '--shape', 'halves', '--existing', 'reset', '--hold', '5s', '--report', report]);
     t.equal(run.code, 0, run.out);
-    t.match(run.out, /partition-halves\s+\d+\s+0\s+0\s+/);
+    t.match(run.out, /partition-halves\s+\d+\s+\d+\s+0\s+0\s+/);
     t.match(run.out, /verdict: PASS/);
     t.ok(existsSync(report) && existsSync(report.replace(/\.html$/, '.json')));
     t.match(readFileSync(report, 'utf8'), /<svg /);

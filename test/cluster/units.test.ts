@@ -115,7 +115,7 @@ t.test('the report is one self-contained HTML page with the timeline SVG', async
   const result = {
     profile: 'db-outage', description: 'd', runbook: 'r', nodes: ['a', 'b'], startedAt: t0, endedAt: t0 + 20_000, faultAt: t0 + 5000, healAt: t0 + 12_000,
     recoveredAt: t0 + 14_000, convergedAt: t0 + 15_000, detectedAt: t0 + 5500, detectedOn: 'a', actions: ['applied'],
-    workload: { sent: 10, acked: 9, rejected: 1, timedOut: 0, unsent: 0, rejections: { error: 1 } }, acked: 9, lost: 0, duplicated: 0,
+    workload: { sent: 10, acked: 9, rejected: 1, timedOut: 0, unsent: 0, rejections: { error: 1 } }, acked: 9, ackedDuringFault: 4, lost: 0, duplicated: 0,
     detectionMs: 500, recoveryMs: 2000, syncMs: 3000, expectation: expectationFor('db-outage', 5), checks: [], integrity: [],
     samples: [{ t: t0 + 6000, node: 'a', up: true, mode: 'degraded', cache: 'ok', partitioned: false, peersUp: 1, signatureFailures: 0 }],
     acks: [{ t: t0 + 1000, node: 'a' }], markers: [{ t: t0, label: 'start <b>' }], violations: [], passed: true,

@@ -56,6 +56,8 @@ export interface ExperimentResult {
   actions: string[];
   workload: WorkloadStats;
   acked: number;
+  /** Acknowledged between fault and heal (for a crash: until every node was healthy again): availability under the fault. */
+  ackedDuringFault: number;
   lost: number;
   duplicated: number;
   detectionMs: number | null;
@@ -177,7 +179,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
       profile: profileName, description: 'not run: steady state not reached', runbook: expectation.runbook, nodes: layout.nodes.map((n) => n.name),
       startedAt, endedAt: now, faultAt: now, healAt: now, recoveredAt: null, convergedAt: null, detectedAt: null, detectedOn: null,
       actions: ['aborted before the fault'], workload: { sent: 0, acked: 0, rejected: 0, timedOut: 0, unsent: 0, rejections: {} },
-      acked: 0, lost: 0, duplicated: 0, detectionMs: null, recoveryMs: null, syncMs: null, expectation, checks: [], integrity: [],
+      acked: 0, ackedDuringFault: 0, lost: 0, duplicated: 0, detectionMs: null, recoveryMs: null, syncMs: null, expectation, checks: [], integrity: [],
       samples: [], acks: [], markers, violations: [`steady state not reached before the fault: ${steadyStateError}`], passed: false,
     };
   }
@@ -273,6 +275,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
     actions,
     workload: workload.stats,
     acked: ids.length,
+    ackedDuringFault: workload.acks.filter((a) => a.ackAt >= faultAt && a.ackAt <= (profileName === 'crash' ? recoveredAt ?? Date.now() : healAt)).length,
     lost: lostIds.size,
     duplicated: dupIds.size,
     detectionMs,

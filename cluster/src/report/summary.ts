@@ -5,11 +5,12 @@ const s = (ms: number | null) => (ms === null ? '—' : `${(ms / 1000).toFixed(1
 const vs = (ms: number | null, target: number | null) => (target === null ? (ms === null ? 'n/a' : s(ms)) : `${s(ms)} / <${s(target)}`);
 
 export function summaryRows(results: ExperimentResult[]): string[][] {
-  const rows = [['profile', 'acked', 'lost', 'dup', 'detection / target', 'recovery / target', 'sync / target', 'verdict']];
+  const rows = [['profile', 'acked', 'during fault', 'lost', 'dup', 'detection / target', 'recovery / target', 'sync / target', 'verdict']];
   for (const r of results) {
     rows.push([
       r.profile,
       String(r.acked),
+      String(r.ackedDuringFault),
       String(r.lost),
       String(r.duplicated),
       r.expectation.symptom === null ? 'n/a' : vs(r.detectionMs, r.expectation.detectTargetMs),
