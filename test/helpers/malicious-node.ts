@@ -274,6 +274,8 @@ export async function runAttack(url: string, secretKey: Uint8Array, plan: Attack
   }
   await Promise.race([Promise.all(pending), link.closed]);
   await Promise.race([Promise.all(pending), new Promise((r) => setTimeout(r, 2000))]);
+  // The relay answers the event that gets the node banned before it closes the link: give the close a moment.
+  await Promise.race([link.closed, new Promise((r) => setTimeout(r, 1000))]);
   if (!link.open) {
     await link.closed;
     report.closeCode = link.closeCode;
