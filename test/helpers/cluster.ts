@@ -10,6 +10,16 @@ import { REPO_ROOT, startRelay, type RelayProcess } from './relay-process.js';
 
 export const SIDECAR_MAIN = join(REPO_ROOT, 'sidecar/dist/main.js');
 
+/** Children still running when this process exits (a failed or timed-out test) are killed, not orphaned. */
+const children = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+function track(child: ChildProcess): void {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+}
+
 export interface SidecarLinkSpec {
   name: string;
   /** Bound by the sidecar (listen 127.0.0.1:0), read from its ready line. */
@@ -43,9 +53,13 @@ export async function startSidecar(name: string, links: Array<Omit<SidecarLinkSp
   const configFile = join(dir, 'sidecar.yaml');
   writeFileSync(configFile, stringify({ node: name, links: links.map((l) => ({ name: l.name, listen: '127.0.0.1:0', upstream: l.upstream, protocol: l.protocol })) }));
   const child = spawn(process.execPath, [SIDECAR_MAIN, 'start', '--config', configFile, '--api-port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  track(child);
   let output = '';
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`sidecar ${name} not ready in 60 s: ${output.slice(-2000)}`)), 60_000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`sidecar ${name} not ready in 60 s: ${output.slice(-2000)}`));
+    }, 60_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       if (output.includes('chaos-sidecar ready')) {
@@ -171,6 +185,7 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
         ...(options.args ?? []),
       ];
       let relay = await startRelay({ args });
+      track(relay.child);
       relays.set(name, relay);
       const node: NetworkNode = {
         name,
@@ -181,6 +196,7 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
         async restart() {
           await relay.kill();
           relay = await startRelay({ args, databaseUrl: relay.databaseUrl, redisUrl: relay.redisUrl, redisKeyPrefix: relay.redisKeyPrefix, dataDir: relay.dataDir });
+          track(relay.child);
           node.relay = relay;
           node.relayPort = relay.port;
           node.adminPort = relay.adminPort;
