@@ -30,7 +30,7 @@ export class BanStore {
 
   constructor(databaseUrl: string, private readonly log: Logger) {
     // A small pool of its own: ban writes are rare and must not queue behind event batches.
-    this.pool = new pg.Pool({ connectionString: databaseUrl, max: 2, connectionTimeoutMillis: 2000, statement_timeout: 5000 });
+    this.pool = new pg.Pool({ connectionString: databaseUrl, max: 2, connectionTimeoutMillis: 5000, statement_timeout: 5000 });
     this.pool.on('error', (err) => this.log.warn({ err }, 'idle PostgreSQL connection of the ban store failed'));
   }
 
