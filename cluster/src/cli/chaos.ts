@@ -147,6 +147,13 @@ await yargs(hideBin(process.argv))
     return a.strict && outcome.failed.length > 0 ? 1 : 0;
   }, 2))
   .demandCommand(1, 'name a command: apply, partition, reset, crash, faults, run or demo')
+  // Usage errors exit 2: exit 1 is kept for a FAILED verdict, which CI gates on.
+  .fail((message, err, y) => {
+    if (err) throw err;
+    y.showHelp();
+    process.stderr.write(`\nerror: ${message}\n`);
+    process.exit(2);
+  })
   .strict()
   .help()
   .parseAsync();
