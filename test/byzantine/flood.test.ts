@@ -62,9 +62,12 @@ function p99(values: number[]): number {
 t.test(`honest p99 during a ${FLOOD_PER_SECOND}/s flood from one peer (limit ${PEER_LIMIT_PER_SECOND}/s) stays within 2x of normal`, async (t) => {
   await honestSamples(relay.url, 2, 20, 1); // warm-up: JIT, pools, verifier workers
 
-  const flooder = startMaliciousNode(relay.url, {
-    flood: { perSecond: FLOOD_PER_SECOND, seconds: CYCLES * (PHASE_MS / 1000), onMs: PHASE_MS, offMs: PHASE_MS },
-  });
+  // Niced: a real attacker's CPU is on another machine; its pre-signed flood still runs at the planned rate (checked).
+  const flooder = startMaliciousNode(
+    relay.url,
+    { flood: { perSecond: FLOOD_PER_SECOND, seconds: CYCLES * (PHASE_MS / 1000), onMs: PHASE_MS, offMs: PHASE_MS } },
+    { nice: 10 },
+  );
   // The flooder signs its events before it connects, which takes a while on a busy machine.
   await relay.waitForLog(/^peer authenticated$/, 60_000);
   const samples = await honestSamples(relay.url, 3, 20, (2 * CYCLES * PHASE_MS) / 1000 + 1);
@@ -87,6 +90,8 @@ t.test(`honest p99 during a ${FLOOD_PER_SECOND}/s flood from one peer (limit ${P
   t.comment(`publish→OK p99: normal ${normalP99.toFixed(1)} ms (${normal.length} samples), during flood ${floodedP99.toFixed(1)} ms (${flooded.length} samples)`);
   t.comment(`flood: ${report.sent} sent, answers ${JSON.stringify(report.answers)}`);
   t.ok(normal.length >= 100 && flooded.length >= 100, 'enough samples in both conditions');
+  const floodWallMs = report.floodEndedAt! - start;
+  t.ok(floodWallMs <= 2 * CYCLES * PHASE_MS * 1.2, `the flood ran at its planned rate (${report.sent} events in ${floodWallMs} ms)`);
   t.ok((report.answers['rate-limited'] ?? 0) >= report.sent * 0.8, 'most of the flood was refused with rate-limited:');
   const floodSeconds = (2 * CYCLES * PHASE_MS) / 1000;
   t.ok((report.answers.true ?? 0) <= PEER_LIMIT_PER_SECOND * (floodSeconds + 1), `throttled to the limit (${report.answers.true} accepted in ${floodSeconds} s)`);

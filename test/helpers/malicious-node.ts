@@ -204,8 +204,9 @@ export interface AttackReport {
   /** Events sent when the relay closed the link, and when (epoch ms). */
   sentBeforeClose?: number;
   closedAt?: number;
-  /** When the flood began (epoch ms). */
+  /** When the flood began and ended (epoch ms). */
   floodStartedAt?: number;
+  floodEndedAt?: number;
   /** Ids of the valid events the relay accepted. */
   acceptedIds: string[];
   /** Whether a reconnect after the close was refused (HTTP 403 or AUTH refused). */
@@ -271,6 +272,7 @@ export async function runAttack(url: string, secretKey: Uint8Array, plan: Attack
       const due = started + (cycle ? Math.floor(floodMs / cycle.on) * (cycle.on + cycle.off) + (floodMs % cycle.on) : floodMs);
       if (due - Date.now() > 10) await new Promise((r) => setTimeout(r, due - Date.now()));
     }
+    report.floodEndedAt = Date.now();
   }
   await Promise.race([Promise.all(pending), link.closed]);
   await Promise.race([Promise.all(pending), new Promise((r) => setTimeout(r, 2000))]);
@@ -309,10 +311,23 @@ export interface MaliciousNodeProcess {
 const THIS_FILE = fileURLToPath(import.meta.url);
 
 /** Starts the Byzantine node as its own process (node + tsx) against `url`. */
-export function startMaliciousNode(url: string, plan: AttackPlan, options: LinkOptions & { secretKey?: Uint8Array } = {}): MaliciousNodeProcess {
+export function startMaliciousNode(
+  url: string,
+  plan: AttackPlan,
+  options: LinkOptions & {
+    secretKey?: Uint8Array;
+    /**
+     * Run at this `nice` level: a real attacker is another machine, so on a shared test box its own CPU use should
+     * not be charged to the relay under test (the flood is pre-signed, so its rate does not suffer).
+     */
+    nice?: number;
+  } = {},
+): MaliciousNodeProcess {
   const secretKey = options.secretKey ?? generateSecretKey();
   const config = { url, plan, localAddress: options.localAddress, authenticate: options.authenticate, secretKey: Buffer.from(secretKey).toString('hex') };
-  const child = spawn(process.execPath, ['--import', 'tsx', THIS_FILE, JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const argv = [process.execPath, '--import', 'tsx', THIS_FILE, JSON.stringify(config)];
+  const [command, ...args] = options.nice ? ['nice', '-n', String(options.nice), ...argv] : argv;
+  const child = spawn(command!, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
