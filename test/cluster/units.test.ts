@@ -141,6 +141,7 @@ t.test('generated configs load in the relay and the sidecar', async (t) => {
   const parsed = parseConfigFile(readFileSync(sidecarFile, 'utf8'), sidecarFile);
   t.same(parsed.links.map((l) => l.name), ['postgres', 'redis', 'peer-b', 'peer-c']);
   t.equal(parsed.values.node, 'a');
+  rmSync(dir, { recursive: true, force: true });
 });
 
 t.test('deploy/: the example config, the sidecar config and the unit templates', async (t) => {
