@@ -19,7 +19,7 @@ const relay = (n: string) => net.node(n).relay;
 
 async function publish(n: string, e: ReturnType<typeof signed>): Promise<void> {
   const c = await RawClient.connect(relay(n).url);
-  const r = await c.publish(e);
+  const r = await c.publish({ ...e });
   await c.close();
   if (!r.ok) throw new Error(`publish refused: ${r.message}`);
 }

@@ -22,7 +22,7 @@ async function publishTo(n: string, events: Array<ReturnType<typeof signed>>): P
   const c = await RawClient.connect(relay(n).url);
   try {
     for (const e of events) {
-      const r = await c.publish(e);
+      const r = await c.publish({ ...e });
       if (!r.ok) throw new Error(`publish refused: ${r.message}`);
     }
   } finally {

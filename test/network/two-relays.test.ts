@@ -25,7 +25,7 @@ async function publishTo(url: string, events: Array<ReturnType<typeof signed>>):
   const c = await RawClient.connect(url);
   try {
     for (const e of events) {
-      const r = await c.publish(e);
+      const r = await c.publish({ ...e });
       if (!r.ok) throw new Error(`publish refused: ${r.message}`);
     }
   } finally {
@@ -78,7 +78,7 @@ t.test('an event published on a reaches a subscriber on b, attributed to a', asy
   const protectedEvent = signed({ content: 'protected', tags: [['-']] });
   const c = await RawClient.connect(a().url);
   // NIP-70: a relay only takes a protected event from its authenticated author; whatever a does, b must not get it.
-  await c.publish(protectedEvent);
+  await c.publish({ ...protectedEvent });
   await c.close();
   const marker = signed({ content: 'after protected' });
   await publishTo(a().url, [marker]);
