@@ -179,7 +179,7 @@ export class AntiEntropy {
       const results = await Promise.all(
         items
           .filter((item) => !isProtected(item.event))
-          .map((item) => link.push(link.remoteIsOurs ? `["PEER-EVENT",${item.raw},1]` : `["EVENT",${item.raw}]`, item.event.id, STEP_TIMEOUT_MS)),
+          .map((item) => link.pushEvent(item.raw, item.event.id, 1, STEP_TIMEOUT_MS)),
       );
       accepted += results.filter((r) => r.ok).length;
       const failed = results.find((r) => !r.ok && !r.message.startsWith('blocked:'));

@@ -16,7 +16,7 @@ const NEG_SESSIONS_PER_CONNECTION = 8;
 
 /**
  * Wires the relay network into a relay: node identity (sets relay.nodeId), NIP-42 peer authentication,
- * the NIP-77 responder, PEER-EVENT, live forwarding, gossip, anti-entropy, admin routes and metrics.
+ * the NIP-77 responder, PEER-HOPS, live forwarding, gossip, anti-entropy, admin routes and metrics.
  * Dialling starts with `start()`, once the relay listens (our own URL needs the port).
  */
 export function attachPeering(relay: Relay): PeerManager {
@@ -93,7 +93,7 @@ export function attachPeering(relay: Relay): PeerManager {
   });
   server.onClientConnected(auth.onConnected);
   server.handlers.set('AUTH', auth.handler);
-  server.handlers.set('PEER-EVENT', manager.forwarder.peerEventHandler(pipeline));
+  server.handlers.set('PEER-HOPS', manager.forwarder.peerHopsHandler());
   const neg = negentropyHandlers({
     pool,
     limits: config.limits,

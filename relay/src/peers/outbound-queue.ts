@@ -4,7 +4,10 @@
  */
 export interface QueuedFrame {
   id: string;
-  frame: string;
+  /** The event's JSON. */
+  raw: string;
+  /** Hops it will have travelled on arrival. */
+  hops: number;
 }
 
 export class OutboundQueue {

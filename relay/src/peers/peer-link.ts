@@ -8,7 +8,7 @@ import { OutboundQueue } from './outbound-queue.js';
 
 export type PeerState = 'connecting' | 'up' | 'suspect' | 'down' | 'banned';
 
-/** Set in NIP-11 `software` by this project's relays: they also take PEER-EVENT frames (hop counts). */
+/** Set in NIP-11 `software` by this project's relays: they also take PEER-HOPS frames (hop counts). */
 export const OUR_SOFTWARE = 'https://github.com/chaos-relay-network';
 /** NIP-42 kind. */
 export const AUTH_KIND = 22242;
@@ -16,7 +16,9 @@ export const AUTH_KIND = 22242;
 const MAX_INBOUND_PAYLOAD = 64 * 1024 * 1024;
 /** How long we wait for a relay's AUTH challenge before treating it as a relay that does not use NIP-42. */
 const AUTH_CHALLENGE_WAIT_MS = 2000;
-const NIP11_TIMEOUT_MS = 2000;
+const NIP11_TIMEOUT_MS = 5000;
+/** Dials that may fail for want of a NIP-11 document before the peer is taken as a relay without one. */
+const NIP11_ATTEMPTS = 3;
 /**
  * Heartbeats are Nostr frames, not WebSocket pings: a proxy in the path (the chaos sidecar terminates
  * WebSockets) answers pings itself, which would hide a dead or partitioned peer. A REQ for an impossible id
@@ -57,7 +59,7 @@ let nextSub = 1;
 
 /**
  * Our outbound connection to one peer relay, spoken in plain Nostr: NIP-11 to learn its node id, NIP-42 AUTH
- * with our node key, EVENT/PEER-EVENT to push, REQ {ids} to fetch, NEG-* to reconcile, WebSocket pings as
+ * with our node key, EVENT (with PEER-HOPS to our relays) to push, REQ {ids} to fetch, NEG-* to reconcile, REQ/EOSE as
  * heartbeats. Reconnects with backoff until stopped; frames for a peer that is down wait in a bounded queue.
  */
 export class PeerLink {
@@ -73,6 +75,7 @@ export class PeerLink {
   attempts = 0;
   private dialling = false;
   private draining = false;
+  private nip11Failures = 0;
   readonly queue: OutboundQueue;
   readonly heartbeat: Heartbeat;
   private ws: WebSocket | null = null;
@@ -133,9 +136,25 @@ export class PeerLink {
   }
 
   /** Sends now when up (and not still draining the queue, to keep order); otherwise queues (bounded). */
-  forward(frame: string, id: string): void {
-    if (this.isUp && !this.draining) this.send(frame);
-    else if (this.state !== 'banned') this.queue.push({ id, frame });
+  forward(raw: string, id: string, hops: number): void {
+    if (this.isUp && !this.draining) this.sendEvent(raw, id, hops);
+    else if (this.state !== 'banned') this.queue.push({ id, raw, hops });
+  }
+
+  /**
+   * A plain NIP-01 `EVENT`. To one of our relays it is preceded by `["PEER-HOPS", id, hops]` (same ordered
+   * connection), which carries the hop count without changing the EVENT frame; a third-party relay gets the
+   * EVENT alone.
+   */
+  sendEvent(raw: string, id: string, hops: number): boolean {
+    if (this.remoteIsOurs) this.send(`["PEER-HOPS","${id}",${hops}]`);
+    return this.send(`["EVENT",${raw}]`);
+  }
+
+  /** Sends an event and waits for the peer's OK (anti-entropy and queue draining need to know it landed). */
+  pushEvent(raw: string, id: string, hops: number, timeoutMs: number): Promise<{ ok: boolean; message: string }> {
+    if (this.remoteIsOurs) this.send(`["PEER-HOPS","${id}",${hops}]`);
+    return this.push(`["EVENT",${raw}]`, id, timeoutMs);
   }
 
   /**
@@ -152,7 +171,7 @@ export class PeerLink {
         const batch = this.queue.drain();
         for (let i = 0; i < batch.length && this.isUp; i += DRAIN_BATCH) {
           const chunk = batch.slice(i, i + DRAIN_BATCH);
-          await Promise.all(chunk.map((q) => this.push(q.frame, q.id, Math.max(30_000, this.options.heartbeatTimeoutMs))));
+          await Promise.all(chunk.map((q) => this.pushEvent(q.raw, q.id, q.hops, Math.max(30_000, this.options.heartbeatTimeoutMs))));
           sent += chunk.length;
         }
       }
@@ -168,7 +187,7 @@ export class PeerLink {
     return true;
   }
 
-  /** Pushes an event and waits for the peer's OK (anti-entropy needs to know it landed). */
+  /** Sends a frame and waits for the OK with this id. */
   push(frame: string, id: string, timeoutMs: number): Promise<{ ok: boolean; message: string }> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => done({ ok: false, message: 'error: no OK from the peer in time' }), timeoutMs);
@@ -249,7 +268,13 @@ export class PeerLink {
     this.attempts++;
     const info = await this.fetchInformation();
     if (this.stopped) return;
+    if (!info && this.remoteNodeId === null && ++this.nip11Failures < NIP11_ATTEMPTS) {
+      // Without the document we would not know the node id or whether it is one of ours: try again first.
+      this.onClosed('NIP-11 document unavailable');
+      return;
+    }
     if (info) {
+      this.nip11Failures = 0;
       this.remoteNodeId = typeof info.pubkey === 'string' && /^[0-9a-f]{64}$/.test(info.pubkey) ? info.pubkey : this.remoteNodeId;
       this.remoteIsOurs = info.software === OUR_SOFTWARE;
       const limit = (info.limitation as { max_message_length?: unknown } | undefined)?.max_message_length;
