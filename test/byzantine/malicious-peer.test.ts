@@ -52,8 +52,10 @@ t.test('forged, altered and flooding peer: refused, banned within 5 s, dropped, 
   const report = await node.report;
   t.equal(report.authenticated, true, 'the node authenticated as a peer (NIP-42 with its node key)');
 
-  const refusedInvalid = report.answers.invalid ?? 0;
-  t.equal(refusedInvalid, 4, 'all 4 forged/altered events answered OK false "invalid: ..."');
+  // The flood can get the node banned while forged events still wait for verification: their OKs are then lost
+  // with the link, so the refusals are also checked in A's log below.
+  t.ok((report.answers.invalid ?? 0) >= 1, `forged/altered events answered OK false "invalid: ..." (${report.answers.invalid})`);
+  t.notOk(report.invalidIds.some((id) => report.acceptedIds.includes(id)), 'none of them answered OK true');
   t.ok((report.answers['rate-limited'] ?? 0) >= 1, `flood answered "rate-limited:" (${report.answers['rate-limited']})`);
   t.ok(report.acceptedIds.length <= 30, `${report.acceptedIds.length} valid events accepted: no more than the per-peer limit`);
   t.equal(report.closeCode, 1008, 'A closed the link (policy violation)');
@@ -71,7 +73,7 @@ t.test('forged, altered and flooding peer: refused, banned within 5 s, dropped, 
   t.notOk(peersText.includes(node.nodeId), 'gone from /admin/peers');
 
   const failures = a.logs.filter((l) => String(l.msg).startsWith('signature verification failed') && l.peerNodeId === node.nodeId);
-  t.ok(failures.length >= 4, `"signature verification failed" logged with the peer's node id (${failures.length})`);
+  t.same(new Set(failures.map((l) => l.id)), new Set(report.invalidIds), `each of the 4 refused: "signature verification failed" logged with the peer's node id`);
 
   const scores = await a.admin<{ scores: Array<{ nodeId?: string; banned: boolean; offences: Record<string, number> }> }>('/admin/reputation/scores');
   const row = scores.body.scores.find((s) => s.nodeId === node.nodeId);

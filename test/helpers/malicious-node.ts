@@ -1,6 +1,7 @@
 // A Byzantine node for tests and the benchmark: a separate process holding a node key, speaking the peer
-// protocol (NIP-42 AUTH with its node key, then EVENT frames), that sends forged signatures, altered content and
-// floods. Run in process (`NostrLink`) or as a child process (`startMaliciousNode`), which reports JSON lines.
+// protocol (NIP-42 AUTH with its node key, then EVENT frames, some announced by PEER-HOPS as our relays forward),
+// that sends forged signatures, altered content and floods. Run in process (`NostrLink`) or as a child process
+// (`startMaliciousNode`), which reports JSON lines.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -98,11 +99,12 @@ export class NostrLink {
   }
 
   /**
-   * Sends an EVENT (or, as our relays forward to each other, `["PEER-EVENT", event, hops]`) and resolves with its
-   * OK, or a synthetic `closed:` refusal if the link closes first.
+   * Sends an EVENT (with `forwarded`, as our relays forward to each other: `["PEER-HOPS", id, hops]` first) and
+   * resolves with its OK, or a synthetic `closed:` refusal if the link closes first.
    */
-  publish(event: SignedEvent, frame: 'EVENT' | 'PEER-EVENT' = 'EVENT'): Promise<{ ok: boolean; message: string }> {
-    return this.publishFrame(event.id, JSON.stringify(frame === 'EVENT' ? ['EVENT', event] : ['PEER-EVENT', event, 1]));
+  publish(event: SignedEvent, mode: 'EVENT' | 'forwarded' = 'EVENT'): Promise<{ ok: boolean; message: string }> {
+    if (mode === 'forwarded') this.send(['PEER-HOPS', event.id, 1]);
+    return this.publishFrame(event.id, JSON.stringify(['EVENT', event]));
   }
 
   /** Sends a frame serialized beforehand (a flood should cost its sender as little as possible). */
@@ -223,8 +225,8 @@ export async function runAttack(url: string, secretKey: Uint8Array, plan: Attack
   const link = await NostrLink.connect(url, options);
   const auth = options.authenticate === false ? undefined : await link.authenticate(secretKey, url);
   const report: AttackReport = { type: 'report', nodeId, authenticated: auth?.ok, sent: 0, answers: {}, invalidIds: [], acceptedIds: [], closeCode: undefined, closedAfterMs: undefined, reconnect: 'not-tried' };
-  // An authenticated peer alternates between plain EVENT and our relays' PEER-EVENT frames: both are entry points.
-  const frameFor = (n: number): 'EVENT' | 'PEER-EVENT' => (auth?.ok && n % 2 === 1 ? 'PEER-EVENT' : 'EVENT');
+  // An authenticated peer alternates between plain EVENTs and EVENTs announced by PEER-HOPS, as our relays forward.
+  const frameFor = (n: number): 'EVENT' | 'forwarded' => (auth?.ok && n % 2 === 1 ? 'forwarded' : 'EVENT');
   if (plan.delayMs) await new Promise((r) => setTimeout(r, plan.delayMs));
   const pending: Array<Promise<void>> = [];
   const send = (event: SignedEvent, serialized?: string) => {
