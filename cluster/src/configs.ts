@@ -50,6 +50,10 @@ export function writeRelayConfig(layout: ClusterLayout, node: NodeLayout, known:
     reconnect_max_ms: 2000,
     // Anti-entropy every 5 s (60 s by default) so that events dropped by a faulty link are repaired well within the sync target.
     sync_interval_ms: 5000,
+    // A peer caught forging events is banned automatically (10 min by default). In the byzantine experiment the
+    // forger is the sidecar between two honest relays, so bans are kept short to let the cluster heal on its own.
+    ban_base_seconds: 10,
+    ban_max_seconds: 20,
   };
   const config: Record<string, unknown> = {};
   const env: Record<string, string> = {};
