@@ -27,8 +27,8 @@ const NIP11_ATTEMPTS = 3;
  */
 const HEARTBEAT_SUB = 'peer-hb';
 const HEARTBEAT_REQ = JSON.stringify(['REQ', HEARTBEAT_SUB, { ids: ['0'.repeat(64)], limit: 0 }]);
-/** Queued events sent per acknowledged batch when a peer returns. */
-const DRAIN_BATCH = 200;
+/** Queued events in flight (sent, OK not yet back) while a returning peer catches up. */
+const DRAIN_WINDOW = 400;
 
 export interface PeerLinkOptions {
   url: string;
@@ -158,22 +158,27 @@ export class PeerLink {
   }
 
   /**
-   * Sends what queued up while the peer was away, DRAIN_BATCH events at a time, each batch after the peer
-   * acknowledged the previous one: a peer that just came back is not buried under thousands of events at once
-   * (its heartbeat answers would queue behind them and it would look dead).
+   * Sends what queued up while the peer was away with at most DRAIN_WINDOW events awaiting their OK: a peer that
+   * just came back is not buried under thousands of events at once (its heartbeat answers would queue behind
+   * them and it would look dead), yet its ingest pipeline stays busy (group commits fill up).
    */
   async drainQueue(): Promise<number> {
     if (this.draining) return 0;
     this.draining = true;
     let sent = 0;
+    const timeoutMs = Math.max(30_000, this.options.heartbeatTimeoutMs);
     try {
       while (this.isUp && this.queue.depth > 0) {
         const batch = this.queue.drain();
-        for (let i = 0; i < batch.length && this.isUp; i += DRAIN_BATCH) {
-          const chunk = batch.slice(i, i + DRAIN_BATCH);
-          await Promise.all(chunk.map((q) => this.pushEvent(q.raw, q.id, q.hops, Math.max(30_000, this.options.heartbeatTimeoutMs))));
-          sent += chunk.length;
-        }
+        let next = 0;
+        const worker = async () => {
+          while (this.isUp && next < batch.length) {
+            const q = batch[next++]!;
+            await this.pushEvent(q.raw, q.id, q.hops, timeoutMs);
+            sent++;
+          }
+        };
+        await Promise.all(Array.from({ length: DRAIN_WINDOW }, worker));
       }
     } finally {
       this.draining = false;
