@@ -55,8 +55,9 @@ t.test('each relay has a node key; peers come up authenticated, with RTT', async
   t.type(peers[0]!.lastHeard, 'string');
   t.equal(peers[0]!.queueDepth, 0);
   await waitFor('b sees a up', async () => (await peersOf(b()))[0]?.state === 'up');
-  const inbound = (await b().admin<{ inbound: Array<{ nodeId: string }> }>('/admin/peers')).body.inbound;
-  t.ok(inbound.some((i) => i.nodeId === idA), 'b lists a as an authenticated inbound peer');
+  // Waited for, not read once: on a loaded machine a link may be redialling at this instant.
+  await waitFor('b lists a as inbound', async () => (await b().admin<{ inbound: Array<{ nodeId: string }> }>('/admin/peers')).body.inbound.some((i) => i.nodeId === idA), 15_000);
+  t.pass('b lists a as an authenticated inbound peer');
   const info = await (await fetch(a().url.replace('ws', 'http'), { headers: { accept: 'application/nostr+json' } })).json() as { pubkey: string; supported_nips: number[] };
   t.equal(info.pubkey, idA, 'NIP-11 pubkey is the node id');
   t.ok(info.supported_nips.includes(42) && info.supported_nips.includes(77));
