@@ -148,7 +148,7 @@ export interface Network {
 }
 
 /** Test-speed peering flags: ~1 s heartbeats and short reconnect backoff. */
-export function fastPeeringArgs(intervalMs = 300, timeoutMs = 1200, syncIntervalMs = 5000): string[] {
+export function fastPeeringArgs(intervalMs = 500, timeoutMs = 2500, syncIntervalMs = 5000): string[] {
   return ['--heartbeat-interval-ms', String(intervalMs), '--heartbeat-timeout-ms', String(timeoutMs), '--reconnect-min-ms', '200', '--reconnect-max-ms', '1000', '--sync-interval-ms', String(syncIntervalMs)];
 }
 

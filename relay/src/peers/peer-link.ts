@@ -278,13 +278,7 @@ export class PeerLink {
       this.onClosed('NIP-11 document unavailable');
       return;
     }
-    if (info) {
-      this.nip11Failures = 0;
-      this.remoteNodeId = typeof info.pubkey === 'string' && /^[0-9a-f]{64}$/.test(info.pubkey) ? info.pubkey : this.remoteNodeId;
-      this.remoteIsOurs = info.software === OUR_SOFTWARE;
-      const limit = (info.limitation as { max_message_length?: unknown } | undefined)?.max_message_length;
-      this.remoteMaxMessageLength = typeof limit === 'number' && limit > 0 ? limit : null;
-    }
+    if (info) this.applyInformation(info);
     if (this.remoteNodeId && this.options.isBanned(this.remoteNodeId)) {
       this.ban('the node is banned');
       return;
@@ -355,6 +349,7 @@ export class PeerLink {
     this.upSince = Date.now();
     this.heartbeat.start();
     this.setState('up', reason);
+    if (this.remoteNodeId === null) void this.learnIdentityLate();
     if (!this.remoteIsOurs) {
       // A third-party relay does not push to us: subscribe to what it accepts from now on.
       this.send(JSON.stringify(['REQ', 'peer-live', { since: Math.floor(Date.now() / 1000) }]));
@@ -401,6 +396,8 @@ export class PeerLink {
   }
 
   private onClosed(reason: string): void {
+    // A dial where the socket failed too says nothing about the NIP-11 document: do not count it.
+    if (this.upSince === null && reason !== 'NIP-11 document unavailable') this.nip11Failures = 0;
     this.dialling = false;
     this.heartbeat.stop();
     this.authenticated = false;
@@ -427,6 +424,24 @@ export class PeerLink {
       ws.terminate();
       this.onClosed(reason);
     }
+  }
+
+  private applyInformation(info: Record<string, unknown>): void {
+    this.nip11Failures = 0;
+    this.remoteNodeId = typeof info.pubkey === 'string' && /^[0-9a-f]{64}$/.test(info.pubkey) ? info.pubkey : this.remoteNodeId;
+    this.remoteIsOurs = info.software === OUR_SOFTWARE;
+    const limit = (info.limitation as { max_message_length?: unknown } | undefined)?.max_message_length;
+    this.remoteMaxMessageLength = typeof limit === 'number' && limit > 0 ? limit : null;
+  }
+
+  /** Up without a NIP-11 document (it failed while the WebSocket worked): ask again, now the path works. */
+  private async learnIdentityLate(): Promise<void> {
+    const info = await this.fetchInformation();
+    if (!info || !this.isUp) return;
+    this.applyInformation(info);
+    if (this.remoteIsOurs) this.send(JSON.stringify(['CLOSE', 'peer-live']));
+    this.log.info({ nodeId: this.remoteNodeId }, 'peer identity learned after link up');
+    if (this.remoteNodeId && this.options.isBanned(this.remoteNodeId)) this.ban('the node is banned');
   }
 
   private async fetchInformation(): Promise<Record<string, unknown> | null> {
