@@ -1,9 +1,9 @@
 # Developers' entry points. `make demo` and `make test` are the two quick-start commands.
 SHELL := /bin/bash
-NODE ?= node
+NODEJS ?= node
 NPX ?= npx
 
-.PHONY: all install build test demo bench bench-ingest bench-proxy bench-outage bench-network bench-byzantine clean typecheck
+.PHONY: all install build test demo demo-relay bench bench-ingest bench-proxy bench-outage bench-network bench-byzantine clean typecheck
 
 all: build
 
@@ -24,8 +24,12 @@ typecheck: node_modules
 test: build
 	$(NPX) tap
 
-## Start a relay, publish and read back signed events, print what happened, stop.
+## Start a local cluster, run every chaos profile as an experiment, print the table and write the report, stop.
 demo: build
+	$(NODEJS) cluster/dist/cli/chaos.js demo
+
+## The single-relay walk-through: start one relay, publish and read back signed events, stop.
+demo-relay: build
 	$(NPX) tsx scripts/demo.ts
 
 ## Benchmarks print figures (with a baseline measured in the same run); they are not tests.

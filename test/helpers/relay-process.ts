@@ -33,7 +33,8 @@ export interface RelayProcess {
   child: ChildProcess;
   /** Parsed JSON log lines so far. */
   logs: Array<Record<string, unknown>>;
-  waitForLog(pattern: RegExp, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Resolves with the first log line matching, among lines from index `fromIndex` on (default: all so far). */
+  waitForLog(pattern: RegExp, timeoutMs?: number, fromIndex?: number): Promise<Record<string, unknown>>;
   admin<T = unknown>(path: string, init?: RequestInit): Promise<{ status: number; body: T }>;
   /** SIGTERM and wait for exit. */
   stop(): Promise<number | null>;
@@ -93,9 +94,9 @@ export async function startRelay(options: RelayProcessOptions = {}): Promise<Rel
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<number | null>((resolveExit) => child.once('exit', (code) => resolveExit(code)));
 
-  const waitForLog = (pattern: RegExp, timeoutMs = 15_000) =>
+  const waitForLog = (pattern: RegExp, timeoutMs = 15_000, fromIndex = 0) =>
     new Promise<Record<string, unknown>>((resolveLog, reject) => {
-      const seen = logs.find((l) => pattern.test(String(l.msg)));
+      const seen = logs.slice(fromIndex).find((l) => pattern.test(String(l.msg)));
       if (seen) return resolveLog(seen);
       const timer = setTimeout(() => reject(new Error(`relay did not log ${pattern} within ${timeoutMs} ms; stderr: ${stderr.slice(-2000)}`)), timeoutMs);
       waiters.push({ pattern, resolve: (line) => (clearTimeout(timer), resolveLog(line)) });

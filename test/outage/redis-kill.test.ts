@@ -58,7 +58,7 @@ t.test('Redis SIGKILL: fallback mode within 1 s, no publish fails, dedup by Post
   t.equal(res.events.length, 1);
 
   await redis.start();
-  const recovered = await relay.waitForLog(/^cache recovered$/, 10_000);
+  const recovered = await relay.waitForLog(/^cache recovered$/, 10_000, logsBefore);
   t.ok(recovered, 'log says cache recovered');
   await until('cache ok', async () => (await status()).cache === 'ok', 5000);
   await sleep(500);

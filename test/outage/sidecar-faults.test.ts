@@ -97,9 +97,10 @@ t.test('both links partitioned at once: the journal alone keeps accepting; REQs 
   const notice = await client.next((f) => f[0] === 'NOTICE', 2000, 'partial NOTICE');
   t.match(notice[1], /journal only/);
   await client.close();
+  const healedFrom = relay.logs.length;
   await sidecar.removeToxic('postgres', pgToxic);
   await sidecar.removeToxic('redis', redisToxic);
-  await relay.waitForLog(/^database recovered$/, 20_000);
+  await relay.waitForLog(/^database recovered$/, 20_000, healedFrom);
   await until('all normal', async () => {
     const s = await status();
     return s.mode === 'normal' && s.cache === 'ok';

@@ -92,8 +92,7 @@ t.test('group commit: 5000 concurrent saves in few transactions, fast', async (t
   const txs = store.stats.transactions - before;
   t.ok(txs <= 15, `${txs} transactions for 5000 saves`);
   t.comment(`5000 saves in ${ms.toFixed(0)} ms = ${Math.round(5000 / (ms / 1000))} events/s in ${txs} transactions`);
-  // Loose bound: the machine is shared; the transaction count above is the real batching check.
-  t.ok(5000 / (ms / 1000) > 2000, 'far above one-transaction-per-event speed');
+  // Speed is the benchmark's business (bench/ingest); the transaction count above is the behaviour under test.
   const r = await admin.query("SELECT count(*)::int AS n FROM event_tags WHERE name = 't' AND value = 'bulk'");
   t.equal(r.rows[0].n, 5000);
 });

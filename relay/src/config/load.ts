@@ -2,6 +2,8 @@ import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { DEFAULT_CONFIG, type RelayConfig } from './schema.js';
 import { SETTINGS, envNameOf, flagNameOf, yamlKeyOf, type SettingSpec } from './settings.js';
+import { parseRateRules } from '../ratelimit/rules.js';
+import { parsePenalties } from '../reputation/offences.js';
 
 export class ConfigError extends Error {
   override name = 'ConfigError';
@@ -126,6 +128,17 @@ export function isLoopback(host: string): boolean {
 }
 
 function validateCrossField(config: RelayConfig): void {
+  // Structured list settings are parsed here too, so a bad rule stops the relay with a config error, not a stack trace.
+  for (const [key, check] of [
+    ['rate_limits', () => parseRateRules(config.rateLimits)],
+    ['reputation_penalties', () => parsePenalties(config.reputationPenalties)],
+  ] as const) {
+    try {
+      check();
+    } catch (err) {
+      throw new ConfigError(`config: ${key}: ${(err as Error).message}`);
+    }
+  }
   if (!isLoopback(config.adminHost) && !config.adminToken) {
     throw new ConfigError(`config: admin_host ${config.adminHost} is not loopback; set admin_token (RELAY_ADMIN_TOKEN) to expose the admin API`);
   }

@@ -1,0 +1,53 @@
+// Configuration: precedence flags > env > YAML > defaults, and clear errors naming the bad key.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, loadConfig } from '../../relay/src/config/load.js';
+import { DEFAULT_CONFIG } from '../../relay/src/config/schema.js';
+import { RELAY_MAIN } from '../helpers/relay-process.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'relay-config-'));
+const file = (name: string, text: string) => {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+};
+
+t.test('flags > env > file > defaults', async (t) => {
+  const yaml = file('ok.yaml', 'port: 7100\nadmin_port: 8100\ndb_pool_size: 7\nlimits:\n  max_limit: 600\n');
+  let c = loadConfig({ file: yaml });
+  t.equal(c.port, 7100, 'file over default');
+  t.equal(c.dbPoolSize, 7);
+  t.equal(c.limits.maxLimit, 600, 'nested limits');
+  t.equal(c.limits.maxSubscriptions, DEFAULT_CONFIG.limits.maxSubscriptions, 'untouched limits keep defaults');
+  c = loadConfig({ file: yaml, env: { RELAY_PORT: '7200', RELAY_LIMITS_MAX_LIMIT: '700' } });
+  t.equal(c.port, 7200, 'env over file');
+  t.equal(c.limits.maxLimit, 700);
+  c = loadConfig({ file: yaml, env: { RELAY_PORT: '7200' }, flags: { port: '7300' } });
+  t.equal(c.port, 7300, 'flag over env');
+  t.equal(c.adminPort, 8100, 'other keys still from the file');
+});
+
+t.test('errors name the key, the value and where it came from', async (t) => {
+  t.throws(() => loadConfig({ env: { RELAY_DB_POOL_SIZE: 'abc' } }), { message: /db_pool_size must be an integer .*"abc".*RELAY_DB_POOL_SIZE/ });
+  t.throws(() => loadConfig({ flags: { port: '70000' } }), { message: /port must be <= 65535.*--port/ });
+  t.throws(() => loadConfig({ file: file('unknown.yaml', 'port: 1\npoool_size: 3\n') }), { message: /unknown key "poool_size" \(.*unknown\.yaml:2\)/ });
+  t.throws(() => loadConfig({ file: file('type.yaml', 'port: "7777"\n') }), { message: /port must be an integer.*type\.yaml:1/ });
+  t.throws(() => loadConfig({ flags: { 'log-level': 'loud' } }), { message: /log_level must be one of/ });
+  t.throws(() => loadConfig({ flags: { 'database-url': 'mysql://x' } }), { message: /database_url must start with postgres/ });
+  t.throws(() => loadConfig({ flags: { 'admin-host': '0.0.0.0' } }), { message: /admin_token/ }, 'admin API off loopback needs a token');
+  t.ok(loadConfig({ flags: { 'admin-host': '0.0.0.0', 'admin-token': 's3cret' } }), 'with a token it is allowed');
+  t.throws(() => loadConfig({ flags: { 'rate-limits': 'foo:1' } }), ConfigError, 'bad rate limit rule');
+  t.throws(() => loadConfig({ file: join(dir, 'missing.yaml') }), { message: /cannot read/ });
+});
+
+t.test('the CLI exits 2 with the message on stderr', async (t) => {
+  const run = spawnSync(process.execPath, [RELAY_MAIN, 'start', '--db-pool-size', 'zero'], { encoding: 'utf8' });
+  t.equal(run.status, 2);
+  t.match(run.stderr, /^nostr-relay: config: db_pool_size must be an integer/);
+  const unknownFlag = spawnSync(process.execPath, [RELAY_MAIN, 'start', '--bogus-flag', '1'], { encoding: 'utf8' });
+  t.not(unknownFlag.status, 0, 'unknown flags are refused');
+  t.match(unknownFlag.stderr, /bogus-flag/);
+});
