@@ -106,7 +106,14 @@ export async function startRelay(options: RelayProcessOptions = {}): Promise<Rel
       });
     });
 
-  const started = await waitForLog(/^relay started$/, 30_000);
+  let started: Record<string, unknown>;
+  try {
+    started = await waitForLog(/^relay started$/, 30_000);
+  } catch (err) {
+    // A relay that missed its start deadline must not outlive the test file (it would hang it until tap's timeout).
+    child.kill('SIGKILL');
+    throw err;
+  }
   const port = Number(started.relayPort);
   const adminPort = Number(started.adminPort);
   const adminUrl = `http://127.0.0.1:${adminPort}`;

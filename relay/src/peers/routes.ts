@@ -8,7 +8,8 @@ const iso = (ms: number | null | undefined) => (ms ? new Date(ms).toISOString() 
 export function registerPeeringRoutes(admin: AdminServer, manager: PeerManager, server: RelayServer, nodeId: string, isBanned: (id: string) => boolean): void {
   admin.route('GET', '/admin/peers', () => ({
     nodeId,
-    // Banned nodes leave the peer list (their links stay cut until unbanned); they are listed apart.
+    // Banned nodes leave the peer list entirely (the runbook checks `curl /admin/peers | grep <id>` finds nothing);
+    // their links stay cut until unbanned, and /admin/bans lists who they are.
     peers: manager.list().filter((l) => l.state !== 'banned' && !(l.remoteNodeId && isBanned(l.remoteNodeId))).map((l) => ({
       nodeId: l.remoteNodeId,
       url: l.url,
@@ -22,7 +23,7 @@ export function registerPeeringRoutes(admin: AdminServer, manager: PeerManager, 
       queueOverflowed: l.queue.overflowed,
       lastError: l.lastError,
     })),
-    banned: manager.list().filter((l) => l.state === 'banned' || (l.remoteNodeId && isBanned(l.remoteNodeId))).map((l) => ({ nodeId: l.remoteNodeId, url: l.url })),
+    bannedLinks: manager.list().filter((l) => l.state === 'banned' || (l.remoteNodeId && isBanned(l.remoteNodeId))).length,
     inbound: [...server.connections].flatMap((c) => (c.source.kind === 'peer' ? [{ nodeId: c.source.nodeId, url: c.source.url, address: c.address }] : [])),
   }));
 
