@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
+import { listenOn } from '../server/listen.js';
 
 export class HttpError extends Error {
   constructor(readonly status: number, message: string) {
@@ -49,14 +49,7 @@ export class AdminServer {
   }
 
   async listen(): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.http.once('error', reject);
-      this.http.listen(this.options.port, this.options.host, () => {
-        this.http.off('error', reject);
-        resolve();
-      });
-    });
-    const port = (this.http.address() as AddressInfo).port;
+    const port = await listenOn(this.http, this.options.host, this.options.port);
     this.log.info({ host: this.options.host, port }, 'admin API listening');
     return port;
   }

@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { ClientConnection, type ConnectionDeps, type MessageHandler } from './connection.js';
 import { CORS_HEADERS } from './nip11.js';
+import { listenOn } from './listen.js';
 
 export interface RelayServerOptions extends Omit<ConnectionDeps, 'handlers'> {
   host: string;
@@ -45,14 +45,7 @@ export class RelayServer {
   }
 
   async listen(): Promise<number> {
-    await new Promise<void>((resolve, reject) => {
-      this.http.once('error', reject);
-      this.http.listen(this.options.port, this.options.host, () => {
-        this.http.off('error', reject);
-        resolve();
-      });
-    });
-    const port = (this.http.address() as AddressInfo).port;
+    const port = await listenOn(this.http, this.options.host, this.options.port);
     this.log.info({ host: this.options.host, port }, 'relay listening');
     return port;
   }
