@@ -1,6 +1,6 @@
 import type pg from 'pg';
 import type { Filter } from '../nostr/filter.js';
-import { encodeText } from '../storage/text-encoding.js';
+import { filterConditions, parameters } from '../storage/sql-filter.js';
 import { compareBytes, ID_SIZE, type Bound } from './encoding.js';
 import { fingerprint } from './fingerprint.js';
 
@@ -80,25 +80,9 @@ export class TooManyRecordsError extends Error {}
  * `limit` in the filter is ignored: reconciliation is over the whole matching set, capped at `maxRecords`.
  */
 export async function loadRecords(pool: pg.Pool, filter: Filter, maxRecords: number, nowSeconds = Math.floor(Date.now() / 1000)): Promise<NegentropyRecord[]> {
-  const values: unknown[] = [];
-  const param = (v: unknown): string => {
-    values.push(v);
-    return `$${values.length}`;
-  };
-  const where: string[] = [];
-  if (filter.ids) where.push(`e.id = ANY(${param(filter.ids)}::text[])`);
-  if (filter.authors) where.push(`e.pubkey = ANY(${param(filter.authors)}::text[])`);
-  if (filter.kinds) where.push(`e.kind = ANY(${param(filter.kinds)}::int4[])`);
-  if (filter.since !== undefined) where.push(`e.created_at >= ${param(Math.trunc(filter.since))}::int8`);
-  if (filter.until !== undefined) where.push(`e.created_at <= ${param(Math.trunc(filter.until))}::int8`);
-  where.push(`(e.expires_at IS NULL OR e.expires_at > ${param(nowSeconds)}::int8)`);
+  const { values, param } = parameters();
+  const where = filterConditions(filter, nowSeconds, param);
   where.push(`NOT (e.tags @> '[["-"]]'::jsonb)`);
-  for (const [letter, tagValues] of Object.entries(filter.tags ?? {})) {
-    where.push(
-      `EXISTS (SELECT 1 FROM event_tags t WHERE t.event_id = e.id AND t.name = ${param(letter)}` +
-        ` AND t.value = ANY(${param(tagValues.map(encodeText))}::text[]))`,
-    );
-  }
   const res = await pool.query<{ created_at: string; id: string }>(
     `SELECT e.created_at, e.id FROM events e WHERE ${where.join(' AND ')} ORDER BY e.created_at, e.id LIMIT ${param(maxRecords + 1)}::int8`,
     values,
