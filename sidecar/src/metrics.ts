@@ -58,6 +58,16 @@ export function createMetrics(src: MetricsSource) {
       for (const l of src.links()) if (l.stats.dialFailures) this.inc({ link: l.name }, l.stats.dialFailures);
     },
   });
+  const badHandshakes = new client.Counter({
+    name: 'chaos_sidecar_bad_handshakes_total',
+    help: 'Client WebSocket upgrades refused as malformed before any upstream dial, by link',
+    labelNames: ['link'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const l of src.links()) if (l.stats.badHandshakes) this.inc({ link: l.name }, l.stats.badHandshakes);
+    },
+  });
   const active = new client.Gauge({
     name: 'chaos_sidecar_active_connections',
     help: 'Open proxied connections, by link',
@@ -101,6 +111,6 @@ export function createMetrics(src: MetricsSource) {
     labelNames: ['action'],
     registers: [registry],
   });
-  void [bytes, connections, intercepted, dialFailures, active, fired, activeFaults];
+  void [bytes, connections, intercepted, dialFailures, badHandshakes, active, fired, activeFaults];
   return { registry, faultEvents };
 }

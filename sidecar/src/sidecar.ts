@@ -218,6 +218,7 @@ export class Sidecar {
         bytes_upstream: l.stats.bytesUpstream,
         bytes_downstream: l.stats.bytesDownstream,
         dial_failures: l.stats.dialFailures,
+        bad_handshakes: l.stats.badHandshakes,
         faults: [...l.faults.keys()],
       })),
     };

@@ -1,8 +1,7 @@
 /** Our API on top of Toxiproxy's: profiles, faults, status, health, fault types. */
-import path from 'node:path';
 import type http from 'node:http';
 import type { Sidecar } from '../sidecar.js';
-import { listProfiles, loadProfile } from '../profiles/loader.js';
+import { listProfiles, loadNamedProfile } from '../profiles/loader.js';
 import { parseProfile } from '../profiles/profile.js';
 import { listFaultTypes } from '../faults/index.js';
 import { HttpError, parseJson, readBody, sendEmpty, sendJson } from './http-util.js';
@@ -38,8 +37,8 @@ export async function chaosRoutes(sc: Sidecar, req: http.IncomingMessage, res: h
 async function profiles(sc: Sidecar, req: http.IncomingMessage, res: http.ServerResponse, m: string, name: string | undefined): Promise<boolean> {
   const dir = sc.opts.profilesDir;
   if (name !== undefined) {
-    if (m === 'GET') sendJson(res, 200, loadProfile(name, dir));
-    else if (m === 'POST') sendJson(res, 200, sc.applyProfile(loadProfile(name, dir)));
+    if (m === 'GET') sendJson(res, 200, loadNamedProfile(name, dir));
+    else if (m === 'POST') sendJson(res, 200, sc.applyProfile(loadNamedProfile(name, dir)));
     else throw new HttpError(405, 'use GET or POST on /profiles/{name}');
     return true;
   }
@@ -52,7 +51,7 @@ async function profiles(sc: Sidecar, req: http.IncomingMessage, res: http.Server
     if (type.includes('json')) {
       const b = parseJson(body) as { name?: unknown };
       if (!b || typeof b.name !== 'string') throw new HttpError(400, 'missing required field: name');
-      sendJson(res, 200, sc.applyProfile(loadProfile(path.basename(b.name), dir)));
+      sendJson(res, 200, sc.applyProfile(loadNamedProfile(b.name, dir)));
     } else {
       if (body.trim() === '') throw new HttpError(400, 'missing request body: a profile in YAML');
       sendJson(res, 200, sc.applyProfile(parseProfile(body, '<request body>', 'posted')));

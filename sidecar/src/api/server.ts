@@ -5,7 +5,7 @@ import type { Sidecar } from '../sidecar.js';
 import { VERSION } from '../sidecar.js';
 import { FaultError } from '../faults/index.js';
 import { ValidationError } from '../yaml-source.js';
-import { ProfileNotFound } from '../profiles/loader.js';
+import { BadProfileName, ProfileNotFound } from '../profiles/loader.js';
 import { checkAccess } from './security.js';
 import { HttpError, sendError, sendJson } from './http-util.js';
 import { toxiproxyRoutes } from './toxiproxy-routes.js';
@@ -20,6 +20,7 @@ export interface ApiOptions {
 function statusOf(err: unknown): number {
   if (err instanceof HttpError || err instanceof FaultError) return err.status;
   if (err instanceof ValidationError) return 400;
+  if (err instanceof BadProfileName) return 400;
   if (err instanceof ProfileNotFound) return 404;
   return 500;
 }

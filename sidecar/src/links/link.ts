@@ -73,7 +73,7 @@ export abstract class Link implements ConnectionOwner {
   readonly log: Logger;
   readonly faults = new Map<string, ActiveFault>();
   readonly conns = new Set<Connection>();
-  readonly stats = { bytesUpstream: 0, bytesDownstream: 0, connectionsTotal: 0, dialFailures: 0, refused: 0 };
+  readonly stats = { bytesUpstream: 0, bytesDownstream: 0, connectionsTotal: 0, dialFailures: 0, refused: 0, badHandshakes: 0 };
   listenAddr: HostPort;
   upstreamAddr: HostPort;
   enabled: boolean;
@@ -345,6 +345,12 @@ export abstract class Link implements ConnectionOwner {
       return true;
     }
     return false;
+  }
+
+  /** A client handshake refused before anything was dialled (malformed upgrade). */
+  protected handshakeRefused(why: string): void {
+    this.stats.badHandshakes++;
+    this.log.warn({ why }, 'client handshake refused');
   }
 
   protected dialFailed(err: Error): void {

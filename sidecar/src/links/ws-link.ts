@@ -24,6 +24,36 @@ const MAX_PAYLOAD = 64 << 20;
 /** Request headers worth carrying to the upstream handshake; hop-by-hop ones are ws's business. */
 const FORWARDED_HEADERS = ['origin', 'user-agent', 'authorization', 'cookie', 'x-forwarded-for', 'x-real-ip'];
 
+/** Most messages kept from the upstream between its open and the client's accept. */
+const MAX_EARLY_MESSAGES = 1024;
+/** RFC 7230 token: what a subprotocol name may be (RFC 6455 4.1). */
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+const WS_KEY = /^[A-Za-z0-9+/]{22}==$/;
+
+/**
+ * The client's handshake, checked before anything is dialled (ws's own checks come later, at accept; an upstream dialled
+ * first would be left behind by a refused client). Returns the subprotocols to offer upstream, or why to refuse.
+ */
+export function checkClientHandshake(req: http.IncomingMessage): { ok: true; protocols: string[] } | { ok: false; why: string } {
+  if (req.method !== 'GET') return { ok: false, why: 'upgrade must be a GET' };
+  const url = req.url ?? '';
+  if (!url.startsWith('/') || url.startsWith('//')) return { ok: false, why: 'request target must be origin-form (a path)' };
+  if ((req.headers.upgrade ?? '').toLowerCase() !== 'websocket') return { ok: false, why: 'Upgrade must be websocket' };
+  const key = req.headers['sec-websocket-key'];
+  if (typeof key !== 'string' || !WS_KEY.test(key.trim())) return { ok: false, why: 'missing or invalid Sec-WebSocket-Key' };
+  if (req.headers['sec-websocket-version'] !== '13') return { ok: false, why: 'Sec-WebSocket-Version must be 13' };
+  const header = req.headers['sec-websocket-protocol'];
+  const protocols: string[] = [];
+  if (header !== undefined) {
+    for (const p of header.split(',').map((x) => x.trim())) {
+      if (!TOKEN.test(p)) return { ok: false, why: 'invalid Sec-WebSocket-Protocol' };
+      if (protocols.includes(p)) return { ok: false, why: 'duplicate subprotocol in Sec-WebSocket-Protocol' };
+      protocols.push(p);
+    }
+  }
+  return { ok: true, protocols };
+}
+
 function toBuffer(data: RawData): Buffer {
   if (Buffer.isBuffer(data)) return data;
   if (Array.isArray(data)) return Buffer.concat(data);
@@ -154,26 +184,43 @@ export class WsLink extends Link {
     const id = this.nextConnId();
     const acceptedAt = this.acceptEpoch();
     socket.on('error', (err) => this.log.debug({ conn: id, err: err.message }, 'client socket error'));
-    const protocols = (req.headers['sec-websocket-protocol'] ?? '')
-      .split(',')
-      .map((p) => p.trim())
-      .filter(Boolean);
+    const checked = checkClientHandshake(req);
+    if (!checked.ok) {
+      this.handshakeRefused(checked.why);
+      socket.end(`HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-type: text/plain\r\ncontent-length: ${Buffer.byteLength(checked.why)}\r\n\r\n${checked.why}`);
+      return;
+    }
     const headers: Record<string, string> = {};
     for (const h of FORWARDED_HEADERS) {
       const v = req.headers[h];
       if (typeof v === 'string') headers[h] = v;
     }
-    const upstream = new WebSocket(`ws://${formatHostPort(this.upstreamAddr)}${req.url ?? '/'}`, protocols, {
-      headers,
-      perMessageDeflate: false,
-      handshakeTimeout: this.ctx.dialTimeoutMs,
-      maxPayload: MAX_PAYLOAD,
+    let upstream: WebSocket;
+    try {
+      upstream = new WebSocket(`ws://${formatHostPort(this.upstreamAddr)}${req.url ?? '/'}`, checked.protocols, {
+        headers,
+        perMessageDeflate: false,
+        handshakeTimeout: this.ctx.dialTimeoutMs,
+        maxPayload: MAX_PAYLOAD,
+      });
+    } catch (err) {
+      // Whatever the check above missed: refuse this client, never the process.
+      this.handshakeRefused((err as Error).message);
+      socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    // A client that goes away before the upstream opened must not leave the upstream dial behind.
+    socket.once('close', () => {
+      if (!opened) upstream.terminate();
     });
     // Messages the upstream sends before the client side is accepted must not be lost.
     const early: Array<[RawData, boolean]> = [];
-    const keepEarly = (d: RawData, isBinary: boolean) => early.push([d, isBinary]);
-    upstream.on('message', keepEarly);
     let opened = false;
+    const keepEarly = (d: RawData, isBinary: boolean) => {
+      if (early.length < MAX_EARLY_MESSAGES) early.push([d, isBinary]);
+      else upstream.terminate();
+    };
+    upstream.on('message', keepEarly);
     const refuse = (status: number, why: string) => {
       this.dialFailed(new Error(why));
       if (!socket.destroyed) {
