@@ -79,6 +79,7 @@ export function attachReputation(relay: Relay): Reputation {
   const penalize = (subject: string, offence: Offence) => {
     if (penalties[offence] <= 0) return;
     metrics.offences.inc({ offence, type: subjectTypeOf(subject) });
+    bans.liftIfExpired(subject);
     scores.penalize(subject, offence);
   };
   const reputation = new Reputation(bans, scores, limiter, penalize);

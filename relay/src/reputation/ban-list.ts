@@ -93,15 +93,31 @@ export class BanList implements AccessControl {
     return this.put(normalizeSubject(subject), request);
   }
 
+  /**
+   * Ends a ban that has run out but not been swept yet, so the offence being scored now starts from the reset
+   * score: the sweep runs every second, and offences scored in that gap would otherwise start from the
+   * sub-threshold score, never cross the threshold again and so never escalate. Returns true if it lifted one.
+   */
+  liftIfExpired(subject: string): boolean {
+    const key = normalizeSubject(subject);
+    const ban = this.bans.get(key);
+    if (!ban || isActive(ban, this.now())) return false;
+    this.expire(key, ban);
+    return true;
+  }
+
   /** Lifts a ban; returns false if the subject was not banned. */
   unban(subject: string): boolean {
     const key = normalizeSubject(subject);
     const ban = this.bans.get(key);
     if (!ban) return false;
+    if (!isActive(ban, this.now())) {
+      this.expire(key, ban);
+      return false;
+    }
     this.bans.delete(key);
     this.unsaved.set(key, null);
     void this.flush();
-    if (!isActive(ban, this.now())) return false;
     this.log.warn({ subject: key, ...(ban.type === 'peer' ? { nodeId: key } : { clientAddress: key }) }, 'ban lifted');
     this.emitUnbanned(key);
     return true;
@@ -196,13 +212,14 @@ export class BanList implements AccessControl {
 
   private sweep(): void {
     const now = this.now();
-    for (const [subject, ban] of this.bans) {
-      if (isActive(ban, now)) continue;
-      this.bans.delete(subject);
-      this.log.info({ subject, ...(ban.type === 'peer' ? { nodeId: subject } : { clientAddress: subject }) }, 'ban expired');
-      this.emitUnbanned(subject);
-    }
+    for (const [subject, ban] of this.bans) if (!isActive(ban, now)) this.expire(subject, ban);
     if (this.unsaved.size > 0) void this.flush();
+  }
+
+  private expire(subject: string, ban: Ban): void {
+    this.bans.delete(subject);
+    this.log.info({ subject, ...(ban.type === 'peer' ? { nodeId: subject } : { clientAddress: subject }) }, 'ban expired');
+    this.emitUnbanned(subject);
   }
 
   /** One flush at a time; errors are logged here (the ban stays in force and is retried next sweep). */
