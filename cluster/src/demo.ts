@@ -11,13 +11,17 @@ export interface DemoOptions {
   nodes: number;
   profiles: string[];
   holdMs?: number;
+  rate?: number;
   report: string;
   say: (line: string) => void;
+  signal?: AbortSignal;
 }
 
 export interface DemoOutcome {
   ran: number;
   failed: string[];
+  /** The worst verdict's exit code (ABORTED > INCONCLUSIVE > FAIL > PASS). */
+  exitCode: number;
 }
 
 export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
@@ -33,11 +37,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
   try {
     const { layout } = readState(o.dir);
     for (const profile of o.profiles) {
+      if (o.signal?.aborted) break;
       say('');
       say(`== experiment ${profile}`);
-      const result = await runExperiment({ layout, profile, holdMs: o.holdMs, say: (l) => say(`   ${l}`) });
+      const result = await runExperiment({ layout, profile, holdMs: o.holdMs, rate: o.rate, signal: o.signal, say: (l) => say(`   ${l}`) });
       results.push(result);
-      say(`   verdict: ${result.passed ? 'PASS' : 'FAIL'}${result.passed ? '' : ` — ${result.violations.join('; ')}`}`);
+      say(`   verdict: ${result.verdict}${result.passed ? '' : ` — ${[...result.violations, ...result.inconclusive].join('; ')}`}`);
     }
   } finally {
     if (started) {
@@ -50,8 +55,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoOutcome> {
   for (const line of formatTable(summaryRows(results))) say(line);
   const files = writeReport(o.report, results, 'Chaos demo: every profile as an experiment');
   say('');
-  say(`report: ${files.html} (open it in a browser; data in ${files.json})`);
-  const failed = results.filter((r) => !r.passed).map((r) => r.profile);
-  say(failed.length === 0 ? `demo: all ${results.length} experiments PASSED` : `demo: ${failed.length} of ${results.length} experiments FAILED their verdict: ${failed.join(', ')} (violations above and in the report)`);
-  return { ran: results.length, failed };
+  say(`report: ${files.html} (open it in a browser; journals ${files.journals.map((j) => j.replace(/.*\//, '')).join(', ')}; raw data ${files.json})`);
+  const failed = results.filter((r) => !r.passed).map((r) => `${r.profile} ${r.verdict}`);
+  say(failed.length === 0 ? `demo: all ${results.length} experiments PASSED` : `demo: ${failed.length} of ${results.length} experiments did not pass: ${failed.join(', ')} (violations above and in the report)`);
+  const exitCode = Math.max(0, ...results.map((r) => r.exitCode));
+  return { ran: results.length, failed, exitCode };
 }

@@ -202,6 +202,14 @@ export class Sidecar {
     return out;
   }
 
+  /** Faults fired since start by link and fault type: survives the fault's removal, so a heal cannot hide what bit. */
+  firedTotals(): Array<{ link: string; type: string; fired: number }> {
+    return [...this.fired].map(([key, fired]) => {
+      const [link, type] = key.split('|');
+      return { link: link!, type: type!, fired };
+    });
+  }
+
   status() {
     return {
       node: this.opts.node,

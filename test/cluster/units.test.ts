@@ -9,11 +9,18 @@ import { join } from 'node:path';
 import { buildLayout, DEFAULT_PORTS, relayEndpoints } from '../../cluster/src/layout.js';
 import { parseGroups, partitionProfileYaml, planPartition } from '../../cluster/src/chaos/shapes.js';
 import { loadProfileSource, PROFILE_ALIASES } from '../../cluster/src/chaos/apply.js';
-import { violations, type Measured } from '../../cluster/src/experiment/verdict.js';
+import { EXIT_CODES, judge, type Measured } from '../../cluster/src/experiment/verdict.js';
+import type { NodeCheck } from '../../cluster/src/experiment/checker.js';
+import type { FaultProof } from '../../cluster/src/experiment/fault-proof.js';
+import { crashHypothesis, parseHypothesis } from '../../cluster/src/experiment/hypothesis.js';
+import type { Sample } from '../../cluster/src/experiment/observer.js';
+import { detect, recoveredAt } from '../../cluster/src/experiment/times.js';
+import { judgeDuring, windowStats } from '../../cluster/src/experiment/availability.js';
+import type { Attempt } from '../../cluster/src/experiment/workload.js';
+import { journalOf } from '../../cluster/src/report/journal.js';
 import { relayConfigKeys, writeRelayConfig, writeSidecarConfig } from '../../cluster/src/configs.js';
 import { reportHtml } from '../../cluster/src/report/html.js';
 import type { ExperimentResult } from '../../cluster/src/experiment/experiment.js';
-import { expectationFor } from '../../cluster/src/experiment/expectations.js';
 import { parseProfile } from '../../sidecar/src/profiles/profile.js';
 import { parseConfigFile } from '../../sidecar/src/config.js';
 import { loadConfig } from '../../relay/src/config/load.js';
@@ -70,7 +77,7 @@ t.test('a compiled partition is a valid sidecar profile whose entries name their
 });
 
 t.test('every make chaos-* profile exists and parses', async (t) => {
-  for (const name of ['partition', 'db-outage', 'redis-outage', 'latency', 'flaky', 'byzantine']) {
+  for (const name of ['partition', 'db-outage', 'redis-outage', 'latency', 'flaky', 'byzantine', 'bandwidth']) {
     const source = loadProfileSource(REPO_ROOT, name);
     t.ok(parseProfile(source.yaml, source.file, source.name), `${name} -> ${source.file}`);
   }
@@ -79,12 +86,18 @@ t.test('every make chaos-* profile exists and parses', async (t) => {
   t.throws(() => loadProfileSource(REPO_ROOT, 'no-such-profile'), /no profile/);
 });
 
+const node = (name: string, over: Partial<NodeCheck> = {}): NodeCheck => ({ node: name, stored: 100, missing: [], unserved: [], duplicates: [], undeleted: [], badStreams: [], foreign: [], ...over });
+const proof = (over: Partial<FaultProof> = {}): FaultProof => ({ node: 'a', fault: 'f', type: 'latency', links: ['postgres'], installed: true, fired: 10, problem: null, ...over });
 const measured = (over: Partial<Measured> = {}): Measured => ({
+  aborted: null,
   acked: 100,
-  steadyStateError: null,
-  checks: [{ node: 'a', missing: [], duplicates: [], served: 100 }, { node: 'b', missing: [], duplicates: [], served: 100 }],
+  faults: [proof()],
+  faultErrors: [],
+  check: { nodes: [node('a'), node('b')], divergent: [], storedNotAcked: 0 },
   integrity: [{ node: 'a', ok: true, detail: '' }],
   finalHealthy: [{ node: 'a', healthy: true, detail: '' }],
+  during: [],
+  readers: [],
   symptomExpected: true,
   detectionMs: 800,
   recoveryMs: 2000,
@@ -93,38 +106,122 @@ const measured = (over: Partial<Measured> = {}): Measured => ({
   ...over,
 });
 
-t.test('the verdict', async (t) => {
-  t.same(violations(measured()), []);
-  t.match(violations(measured({ checks: [{ node: 'b', missing: ['e1'], duplicates: [], served: 99 }] })), [/relay-b: 1 acknowledged event\(s\) missing \(e\.g\. e1\)/]);
-  t.match(violations(measured({ checks: [{ node: 'a', missing: [], duplicates: ['e2'], served: 101 }] })), [/more than once/]);
-  t.match(violations(measured({ detectionMs: null })), [/never detected/]);
-  t.match(violations(measured({ detectionMs: 9000 })), [/detection took 9\.0 s \(target < 5\.0 s\)/]);
-  t.match(violations(measured({ recoveryMs: 31_000 })), [/recovery took 31\.0 s/]);
-  t.match(violations(measured({ syncMs: null })), [/did not converge/]);
-  t.match(violations(measured({ acked: 0 })), [/no event was acknowledged/]);
-  t.match(violations(measured({ finalHealthy: [{ node: 'a', healthy: false, detail: 'mode degraded' }] })), [/relay-a did not return to normal: mode degraded/]);
-  t.match(violations(measured({ integrity: [{ node: 'a', ok: false, detail: '{"ok":false}' }] })), [/integrity check failed/]);
-  t.same(violations(measured({ symptomExpected: false, detectionMs: null })), []);
-  t.equal(expectationFor('db-outage', 5).recoveryTargetMs, 60_000, 'runbook: DB recovery < 60 s');
-  t.equal(expectationFor('crash', 5).recoveryTargetMs, 30_000, 'runbook: crash recovery < 30 s');
-  t.equal(expectationFor('partition', 5).syncTargetMs, 30_000, 'runbook: partition sync < 30 s');
+// The verdict is a pure function of what was measured; these pin its rules. Whether the experiment measures the
+// right thing is test/cluster/experiment.test.ts's job (real cluster, real faults, broken on purpose).
+t.test('the verdict: precedence and the violation each measurement produces', async (t) => {
+  t.same(judge(measured()), { verdict: 'PASS', violations: [], inconclusive: [] });
+  const failWith = (over: Partial<Measured>, re: RegExp) => {
+    const j = judge(measured(over));
+    t.equal(j.verdict, 'FAIL', String(re));
+    t.match(j.violations.join('\n'), re);
+  };
+  failWith({ check: { nodes: [node('b', { missing: ['e1'] })], divergent: [], storedNotAcked: 0 } }, /relay-b: 1 acknowledged event\(s\) missing \(e\.g\. e1\)/);
+  failWith({ check: { nodes: [node('a', { duplicates: ['e2'] })], divergent: [], storedNotAcked: 0 } }, /served more than once for one REQ/);
+  failWith({ check: { nodes: [node('a'), node('b')], divergent: [{ node: 'b', only: ['e3'] }], storedNotAcked: 0 } }, /divergence: relay-b holds 1 event/);
+  failWith({ check: { nodes: [node('a', { undeleted: ['e4'] })], divergent: [], storedNotAcked: 0 } }, /after an acknowledged deletion/);
+  failWith({ check: { nodes: [node('a', { foreign: ['e5'] })], divergent: [], storedNotAcked: 0 } }, /never sent or that fail verification/);
+  failWith({ detectionMs: null }, /never detected/);
+  failWith({ detectionMs: 9000 }, /detection took 9\.0 s \(target < 5\.0 s\)/);
+  failWith({ recoveryMs: 31_000 }, /recovery took 31\.0 s/);
+  failWith({ syncMs: null }, /did not sync/);
+  failWith({ during: ['availability: 0.0 % of 50 publishes'] }, /availability/);
+  failWith({ finalHealthy: [{ node: 'a', healthy: false, detail: 'mode degraded' }] }, /relay-a did not return to normal: mode degraded/);
+  failWith({ integrity: [{ node: 'a', ok: false, detail: '{"ok":false}' }] }, /integrity check failed/);
+  t.equal(judge(measured({ symptomExpected: false, detectionMs: null })).verdict, 'PASS', 'no symptom to detect: detection not judged');
+  t.equal(judge(measured({ faults: [proof({ fired: 0, problem: 'installed on postgres but never fired' })] })).verdict, 'INCONCLUSIVE');
+  t.equal(judge(measured({ faults: [] })).verdict, 'INCONCLUSIVE', 'a profile that placed nothing tests nothing');
+  t.equal(judge(measured({ acked: 0 })).verdict, 'INCONCLUSIVE');
+  t.equal(judge(measured({ faults: [proof({ problem: 'x' })], syncMs: null })).verdict, 'FAIL', 'a violation is a failure even when the fault did not bite');
+  t.equal(judge(measured({ aborted: 'relay-a down for 60 s', syncMs: null })).verdict, 'ABORTED', 'aborted trumps everything');
+  t.same(EXIT_CODES, { PASS: 0, FAIL: 1, INCONCLUSIVE: 3, ABORTED: 4 });
 });
 
-t.test('the report is one self-contained HTML page with the timeline SVG', async (t) => {
+t.test('hypotheses: every shipped profile has one, and the parser refuses what it does not know', async (t) => {
+  for (const name of ['partition', 'db-outage', 'redis-outage', 'latency', 'flaky', 'byzantine', 'bandwidth']) {
+    const h = parseHypothesis(loadProfileSource(REPO_ROOT, name).hypothesis, 5);
+    t.ok(h.runbook.length > 10 && !h.runbook.startsWith('custom'), `${name}: ${h.runbook}`);
+    t.ok(Object.keys(h.during).length > 0, `${name} judges availability during the fault`);
+  }
+  const partition = parseHypothesis(loadProfileSource(REPO_ROOT, 'partition').hypothesis, 5);
+  t.equal(partition.detectTargetMs, 10_000, '`heartbeat + 5s` with a 5 s heartbeat timeout');
+  t.equal(partition.during.eachNodeAcks, true, 'each side keeps accepting');
+  t.equal(parseHypothesis(loadProfileSource(REPO_ROOT, 'db-outage').hypothesis, 5).during.minAckRatio, 0.99);
+  t.equal(parseHypothesis(loadProfileSource(REPO_ROOT, 'redis-outage').hypothesis, 5).during.minThroughputRatio, 0.5);
+  t.equal(parseHypothesis(undefined, 5).symptom, null, 'no hypothesis: the defaults');
+  t.throws(() => parseHypothesis({ detect: { symptom: 'sneezing' } }, 5), { name: 'HypothesisError', message: /expected one of none, degraded/ });
+  t.throws(() => parseHypothesis({ during: { min_ack_ratio: 1.5 } }, 5), /from 0 to 1/);
+  t.throws(() => parseHypothesis({ hold: 'soon' }, 5), /hypothesis\.hold/);
+  t.throws(() => parseHypothesis({ typo: 1 }, 5), /unknown key/);
+  t.equal(crashHypothesis().recoveryTargetMs, 30_000, 'runbook: crash recovery < 30 s');
+});
+
+const sample = (t0: number, over: Partial<Sample>): Sample => ({
+  t: t0, node: 'a', up: true, startedAt: 0, mode: 'normal', modeSince: 0, replaying: false, queueDepth: 0, cache: 'ok', cacheSince: 0,
+  partitioned: false, partitionedSince: null, peersUp: 1, peerDownSince: null, peerUpSince: 0, signatureFailures: 0, ...over,
+});
+
+t.test('detection and recovery are the relay\'s own transition times, not the sampling grid', async (t) => {
+  const fault = 10_000;
+  const samples = [
+    sample(9_900, {}),
+    sample(10_100, {}),
+    sample(10_300, { mode: 'degraded', modeSince: 10_240 }),
+    sample(10_400, { mode: 'degraded', modeSince: 10_240 }),
+    sample(20_050, { mode: 'normal', modeSince: 20_012 }),
+    sample(20_150, { mode: 'normal', modeSince: 20_012 }),
+  ];
+  t.same(detect('degraded', samples, new Map(), 1, fault, 30_000), { at: 10_240, node: 'a' }, 'detected at modeSince, 60 ms before the sample saw it');
+  t.equal(recoveredAt(['a'], samples, 1, 20_000).at, 20_012, 'recovered at the return transition');
+  const flapping = [...samples, sample(20_250, { mode: 'degraded', modeSince: 20_200 }), sample(20_350, { mode: 'normal', modeSince: 20_330 })];
+  t.equal(recoveredAt(['a'], flapping, 1, 20_000).at, 20_330, 'a relapse moves recovery to the last return');
+  t.equal(recoveredAt(['a'], [...samples, sample(20_250, { up: false })], 1, 20_000).at, null, 'not healthy at the end: not recovered');
+  const gossipOnly = [sample(20_050, { partitioned: true }), sample(20_150, { peerUpSince: 19_000 })];
+  t.equal(recoveredAt(['a'], gossipOnly, 1, 20_000).at, 20_150, 'no return transition after the last unhealthy sample: the healthy sample\'s time');
+  const partition = [sample(10_500, { peersUp: 0, peerDownSince: 13_010 }), sample(14_000, { peersUp: 0, peerDownSince: 13_010, partitioned: true, partitionedSince: 13_500 })];
+  t.equal(detect('partition', partition, new Map(), 1, fault, 30_000)?.at, 13_010, 'a peer link going down is the earliest sign');
+  t.equal(detect('down', [sample(10_050, {}), sample(10_150, { up: false })], new Map(), 1, fault, 30_000)?.at, 10_150, 'a crash: the first sample that finds it down');
+});
+
+t.test('availability during the fault is judged against the steady state of the same run', async (t) => {
+  const attempt = (at: number, node: string, ok: boolean, latency = 10) => ({ seq: at, node, at, outcome: ok ? 'acked' : 'refused', doneAt: at + latency, message: '', published: {} }) as unknown as Attempt;
+  const steadyAttempts = Array.from({ length: 100 }, (_, i) => attempt(i * 10, i % 2 ? 'a' : 'b', true, 5));
+  const steady = windowStats(steadyAttempts, 0, 1000, ['a', 'b']);
+  t.equal(steady.acksPerSecond, 100);
+  t.equal(steady.p50Ms, 5);
+  const refusedOnB = Array.from({ length: 100 }, (_, i) => attempt(2000 + i * 10, i % 2 ? 'a' : 'b', i % 2 === 1, 5));
+  const during = windowStats(refusedOnB, 2000, 3000, ['a', 'b']);
+  t.match(judgeDuring({ minAckRatio: 0.99 }, steady, during, ['a', 'b']).join(), /50\.0 % of 100 publishes/);
+  t.match(judgeDuring({ eachNodeAcks: true }, steady, during, ['a', 'b']).join(), /relay-b acknowledged none of its 50/);
+  t.match(judgeDuring({ minThroughputRatio: 0.6 }, steady, during, ['a', 'b']).join(), /50\.0 acks\/s during the fault, 100\.0 before/);
+  t.same(judgeDuring({ minThroughputRatio: 0.5 }, steady, during, ['a', 'b']), [], 'exactly half the steady rate is enough for 0.5x');
+  const slow = windowStats(Array.from({ length: 100 }, (_, i) => attempt(2000 + i * 10, 'a', true, 30)), 2000, 3000, ['a']);
+  t.match(judgeDuring({ minLatencyRiseMs: 50 }, steady, slow, ['a']).join(), /rose by 25 ms/);
+  t.same(judgeDuring({ minLatencyRiseMs: 20 }, steady, slow, ['a']), []);
+  t.match(judgeDuring({ minAckRatio: 0.9 }, steady, windowStats([], 2000, 3000, ['a']), ['a']).join(), /no publish was attempted/);
+});
+
+t.test('the report is one self-contained HTML page with the timeline, the times against targets and the latency', async (t) => {
   const t0 = Date.now();
-  const result = {
-    profile: 'db-outage', description: 'd', runbook: 'r', nodes: ['a', 'b'], startedAt: t0, endedAt: t0 + 20_000, faultAt: t0 + 5000, healAt: t0 + 12_000,
-    recoveredAt: t0 + 14_000, convergedAt: t0 + 15_000, detectedAt: t0 + 5500, detectedOn: 'a', actions: ['applied'],
-    workload: { sent: 10, acked: 9, rejected: 1, timedOut: 0, unsent: 0, rejections: { error: 1 } }, acked: 9, ackedDuringFault: 4, lost: 0, duplicated: 0,
-    detectionMs: 500, recoveryMs: 2000, syncMs: 3000, expectation: expectationFor('db-outage', 5), checks: [], integrity: [],
-    samples: [{ t: t0 + 6000, node: 'a', up: true, mode: 'degraded', cache: 'ok', partitioned: false, peersUp: 1, signatureFailures: 0 }],
-    acks: [{ t: t0 + 1000, node: 'a' }], markers: [{ t: t0, label: 'start <b>' }], violations: [], passed: true,
-  } satisfies ExperimentResult;
+  const stats = windowStats([], t0, t0 + 1, ['a']);
+  const result: ExperimentResult = {
+    profile: 'db-outage', description: 'd', runbook: 'r', hypothesis: parseHypothesis(loadProfileSource(REPO_ROOT, 'db-outage').hypothesis, 5), nodes: ['a', 'b'],
+    startedAt: t0, endedAt: t0 + 20_000, faultAt: t0 + 5000, healAt: t0 + 12_000, recoveredAt: t0 + 14_000, convergedAt: t0 + 15_000, syncedAt: t0 + 15_000,
+    detectedAt: t0 + 5500, detectedOn: 'a', actions: ['applied'], activities: [{ type: 'probe', name: 'steady state before', start: '', end: '', durationMs: 1, status: 'succeeded', output: {} }],
+    workload: { sent: 10, acked: 9, rejected: 1, timedOut: 0, unsent: 0, rejections: { error: 1 }, roles: { regular: 10 } }, rate: 200, acked: 9, ackedDuringFault: 4,
+    steady: stats, during: stats, lost: 0, duplicated: 0, storedNotAcked: 1, detectionMs: 500, recoveryMs: 2000, syncMs: 3000, faults: [proof()], check: null, readers: [], integrity: [],
+    samples: [sample(t0 + 6000, { mode: 'degraded' })], acks: [{ t: t0 + 1000, node: 'a' }], latency: [{ t: t0 + 1000, p50: 5, p99: 9, n: 3 }],
+    markers: [{ t: t0, label: 'start <b>' }], verdict: 'PASS', exitCode: 0, violations: [], inconclusive: [], aborted: null, passed: true,
+  };
   const html = reportHtml([result], 'demo');
   t.match(html, /<svg [^>]*>/);
   t.match(html, /#e67e22/, 'the degraded sample is drawn in its colour');
   t.match(html, /start &lt;b&gt;/, 'text is escaped');
+  t.match(html, /0\.50 s \(target &lt; 5 s\)/, 'detection drawn against its target');
+  t.match(html, /publish→OK p50/);
   t.notMatch(html, /<script|src="http/, 'no scripts, nothing loaded from outside');
+  const journal = journalOf(result);
+  t.match(journal, { format: 'nostr-chaos-journal/1', status: 'completed', verdict: 'PASS', exit_code: 0, deviated: false, steady_states: { before: { steady_state_met: true } } });
+  t.same((journal.measurements as Record<string, unknown>).targets_ms, { detection: 5000, recovery: 60_000, sync: 60_000 });
 });
 
 t.test('generated configs load in the relay and the sidecar', async (t) => {

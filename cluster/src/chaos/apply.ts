@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parse } from 'yaml';
+import { parseDurationMs } from '../../../sidecar/dist/units.js';
 import { directEndpoints, nodeOf, type ClusterLayout, type NodeLayout } from '../layout.js';
 import { isAlive, readProcesses } from '../state.js';
 import { applyProfileYaml, resetSidecar, type ApplyReport } from './sidecar-client.js';
@@ -18,17 +19,11 @@ export interface ProfileSource {
   description: string;
   /** Longest time the profile's own schedule keeps a fault on (undefined = until cleared or repeating). */
   naturalDurationMs: number | undefined;
+  /** The profile's `hypothesis:` block, unparsed (experiment/hypothesis.ts reads it). */
+  hypothesis: unknown;
 }
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/;
-
-function durationMs(v: unknown): number {
-  if (typeof v === 'number') return v;
-  const m = DURATION.exec(String(v).trim());
-  if (!m) throw new Error(`not a duration: ${JSON.stringify(v)}`);
-  const unit = m[2] ?? 'ms';
-  return Number(m[1]) * (unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000);
-}
+const durationMs = (v: unknown) => parseDurationMs(typeof v === 'string' ? v.replace(/^@every\s+/, '') : v);
 
 /** A profile by name (chaos-profiles/NAME.yaml, aliases allowed) or by path. */
 export function loadProfileSource(root: string, nameOrFile: string): ProfileSource {
@@ -37,12 +32,12 @@ export function loadProfileSource(root: string, nameOrFile: string): ProfileSour
   const file = byPath ? resolve(nameOrFile) : join(root, 'chaos-profiles', `${name}.yaml`);
   if (!existsSync(file)) throw new Error(`no profile ${nameOrFile} (${file} missing); profiles: see chaos-profiles/`);
   const yaml = readFileSync(file, 'utf8');
-  const doc = (parse(yaml) ?? {}) as { name?: string; description?: string; steps?: Array<{ at?: unknown; duration?: unknown; every?: unknown }> };
+  const doc = (parse(yaml) ?? {}) as { name?: string; description?: string; hypothesis?: unknown; steps?: Array<{ at?: unknown; duration?: unknown; every?: unknown }> };
   let natural: number | undefined;
   if (Array.isArray(doc.steps) && doc.steps.every((s) => s.duration !== undefined && s.every === undefined)) {
     natural = Math.max(...doc.steps.map((s) => durationMs(s.at ?? 0) + durationMs(s.duration)));
   }
-  return { name: doc.name ?? basename(file).replace(/\.ya?ml$/, ''), file, yaml, description: doc.description ?? '', naturalDurationMs: natural };
+  return { name: doc.name ?? basename(file).replace(/\.ya?ml$/, ''), file, yaml, description: doc.description ?? '', naturalDurationMs: natural, hypothesis: doc.hypothesis };
 }
 
 export interface NodeApply {

@@ -40,7 +40,23 @@ export interface FaultView {
   stream: string;
 }
 
+export interface FiredTotal {
+  link: string;
+  type: string;
+  fired: number;
+}
+
+export interface FaultsSnapshot {
+  faults: FaultView[];
+  /** Faults fired since the sidecar started, by link and type (kept after a fault is removed). */
+  firedTotals: FiredTotal[];
+}
+
+export async function faultsSnapshot(sidecarUrl: string): Promise<FaultsSnapshot> {
+  const body = await expectOk(`GET ${sidecarUrl}/faults`, httpJson<{ faults?: FaultView[]; fired_totals?: FiredTotal[] }>(`${sidecarUrl}/faults`));
+  return { faults: body.faults ?? [], firedTotals: body.fired_totals ?? [] };
+}
+
 export async function listFaults(sidecarUrl: string): Promise<FaultView[]> {
-  const body = await expectOk(`GET ${sidecarUrl}/faults`, httpJson<{ faults: FaultView[] }>(`${sidecarUrl}/faults`));
-  return body.faults ?? [];
+  return (await faultsSnapshot(sidecarUrl)).faults;
 }

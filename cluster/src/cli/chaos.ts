@@ -2,10 +2,12 @@
 /**
  * `chaos`: faults on the running local cluster through the sidecar APIs (what the `make chaos-*` targets run), and
  * experiments with verdicts (`chaos run PROFILE`, `chaos demo`). Exit codes: 0 ok / PASS, 1 a verdict FAILED,
- * 2 the command itself failed (no cluster, bad arguments, an API refused).
+ * 2 the command itself failed (no cluster, bad arguments, an API refused), 3 INCONCLUSIVE (the fault was not proven
+ * to have bitten), 4 ABORTED (steady state not met, an abort bound crossed, interrupted; every sidecar was reset).
  */
 import { join } from 'node:path';
 import yargs from 'yargs';
+import { parseDurationMs } from '../../../sidecar/dist/units.js';
 import { hideBin } from 'yargs/helpers';
 import { applyToCluster, crashRelay, describeApply, loadProfileSource, resetCluster, watchHints } from '../chaos/apply.js';
 import { listFaults } from '../chaos/sidecar-client.js';
@@ -18,12 +20,10 @@ import { formatTable, summaryRows, verdictLines } from '../report/summary.js';
 import { readState } from '../state.js';
 import { DEFAULT_CLUSTER_DIR, REPO_ROOT, runCommand, say } from './common.js';
 
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m)?$/;
+/** Durations on the command line use the profiles' grammar (sidecar/src/units.ts): 500ms, 15s, 2m; a bare number is ms. */
 function parseDuration(text: string | undefined): number | undefined {
   if (text === undefined || text === '') return undefined;
-  const m = DURATION.exec(text.trim());
-  if (!m) throw new Error(`not a duration: ${JSON.stringify(text)} (e.g. 500ms, 15s, 2m)`);
-  return Number(m[1]) * (m[2] === 'ms' ? 1 : m[2] === 'm' ? 60_000 : 1000);
+  return parseDurationMs(text);
 }
 
 const nodeList = (v: string | undefined) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
@@ -107,19 +107,26 @@ await yargs(hideBin(process.argv))
       say(`sidecar-${n.name}: ${faults.length ? faults.map((f) => `${f.name} (${f.type}, ${f.stream}) on ${f.link}`).join('; ') : 'no faults'}`);
     }
   }, 2))
-  .command('run <profile>', 'Run an experiment: workload, fault, heal, verdict (exit 1 on any violation)', (y) => y
+  .command('run <profile>', 'Run an experiment: workload, fault, heal, verdict (exit 0 PASS, 1 FAIL, 3 INCONCLUSIVE, 4 ABORTED)', (y) => y
     .positional('profile', { type: 'string', demandOption: true, describe: 'A chaos-profiles/ name or file, crash, or partition (with --shape)' })
     .option('shape', { choices: SHAPES, describe: 'With partition: the Jepsen shape' })
     .option('groups', { type: 'string', describe: 'With --shape groups: e.g. a,b/c' })
     .option('existing', { choices: ['freeze', 'reset'] as const, default: 'freeze' as const, describe: 'With --shape: open peer connections held until heal, or reset' })
     .option('nodes', { type: 'string', describe: 'Sidecars to fault (default all); for crash the relay to kill' })
     .option('hold', { type: 'string', describe: 'How long the fault lasts before the heal (default per profile, e.g. 12s)' })
-    .option('rate', { type: 'number', default: 20, describe: 'Events per second published across the cluster' })
+    .option('rate', { type: 'number', default: 200, describe: 'Events per second published across the cluster' })
+    .option('event-bytes', { type: 'number', default: 700, describe: 'Size of each regular note, bytes' })
     .option('report', { type: 'string', describe: 'Report file (.html; a .json is written beside it); default .reports/chaos-PROFILE-TIME.html' }),
   (a) => runCommand(async () => {
     const { layout } = readState(a.dir);
     say(`experiment ${a.profile}${a.shape ? ` (${a.shape})` : ''} on ${layout.nodes.map((n) => `relay-${n.name}`).join(', ')}`);
+    // Ctrl-C aborts the experiment (sidecars reset, report written, exit 4) instead of leaving faults behind.
+    const interrupt = new AbortController();
+    process.once('SIGINT', () => interrupt.abort());
+    process.once('SIGTERM', () => interrupt.abort());
     const result = await runExperiment({
+      signal: interrupt.signal,
+      eventBytes: a.eventBytes,
       layout,
       profile: a.shape ? 'partition' : a.profile,
       shape: a.shape as Shape | undefined,
@@ -133,18 +140,22 @@ await yargs(hideBin(process.argv))
     for (const line of formatTable(summaryRows([result]))) say(line);
     for (const line of verdictLines(result)) say(line);
     const files = writeReport(a.report ?? join(reportsDir, `chaos-${result.profile}-${stamp()}.html`), [result], `Chaos experiment: ${result.profile}`);
-    say(`report: ${files.html} (data: ${files.json})`);
-    return result.passed ? 0 : 1;
+    say(`report: ${files.html} (journal: ${files.journals[0]}; raw data: ${files.json})`);
+    return result.exitCode;
   }, 2))
   .command('demo', 'The main job: start the cluster (unless up), run every profile as an experiment, print the table, write the report, stop what it started', (y) => y
     .option('profiles', { type: 'string', default: 'partition,db-outage,redis-outage,latency,flaky,byzantine,crash', describe: 'Comma-separated experiments' })
     .option('nodes', { type: 'number', default: 2, describe: 'Relays in the cluster it starts' })
     .option('hold', { type: 'string', describe: 'Fault duration for every experiment (default per profile)' })
     .option('report', { type: 'string', default: join(reportsDir, 'demo.html'), describe: 'Report file' })
-    .option('strict', { type: 'boolean', default: false, describe: 'Exit 1 when any verdict fails (default: 0 once every experiment ran and the report is written)' }),
+    .option('rate', { type: 'number', default: 200, describe: 'Events per second published across the cluster' })
+    .option('strict', { type: 'boolean', default: false, describe: 'Exit with the worst verdict\'s code (1 FAIL, 3 INCONCLUSIVE, 4 ABORTED); default 0 once every experiment ran and the report is written' }),
   (a) => runCommand(async () => {
-    const outcome = await runDemo({ dir: a.dir, root: REPO_ROOT, nodes: a.nodes, profiles: a.profiles.split(',').map((s) => s.trim()).filter(Boolean), holdMs: parseDuration(a.hold), report: a.report, say });
-    return a.strict && outcome.failed.length > 0 ? 1 : 0;
+    const interrupt = new AbortController();
+    process.once('SIGINT', () => interrupt.abort());
+    process.once('SIGTERM', () => interrupt.abort());
+    const outcome = await runDemo({ dir: a.dir, root: REPO_ROOT, nodes: a.nodes, profiles: a.profiles.split(',').map((s) => s.trim()).filter(Boolean), holdMs: parseDuration(a.hold), rate: a.rate, report: a.report, say, signal: interrupt.signal });
+    return a.strict ? outcome.exitCode : 0;
   }, 2))
   .demandCommand(1, 'name a command: apply, partition, reset, crash, faults, run or demo')
   // Usage errors exit 2: exit 1 is kept for a FAILED verdict, which CI gates on.

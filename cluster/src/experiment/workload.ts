@@ -1,15 +1,31 @@
 /**
- * The experiment's workload: signed kind-1 events published to every node in turn, throughout the experiment,
- * over plain NIP-01 WebSockets straight to each relay's client port (clients do not go through the sidecar).
- * An event counts as acknowledged only on `["OK", id, true, ...]`; everything else is recorded as not acknowledged.
+ * The experiment's workload: the event mix (event-mix.ts) published to every node in turn at a fixed rate,
+ * throughout the experiment, over plain NIP-01 WebSockets straight to each relay's client port (clients do not go
+ * through the sidecar). An event counts as acknowledged only on `["OK", id, true, ...]`; every attempt is recorded
+ * with its outcome and times, for availability and publish→OK latency.
  */
-import { finalizeEvent, generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import WebSocket from 'ws';
+import { EventMix, type EventRole, type MixedEvent, type Published } from './event-mix.js';
+
+export type Outcome = 'acked' | 'refused' | 'timeout' | 'closed' | 'unsent';
+
+/** One publish the workload tried: what it was, where, when, and what came of it. */
+export interface Attempt {
+  seq: number;
+  node: string;
+  published: Published;
+  /** When the workload tried (also for publishes not sent because the connection was down). */
+  at: number;
+  outcome: Outcome | 'pending';
+  doneAt: number | null;
+  message: string;
+}
 
 export interface Ack {
   id: string;
   node: string;
   seq: number;
+  role: EventRole;
   sentAt: number;
   ackAt: number;
 }
@@ -22,12 +38,12 @@ export interface WorkloadStats {
   /** Not sent because the node's connection was down (crashed relay, reconnecting). */
   unsent: number;
   rejections: Record<string, number>;
+  /** Publishes per role (regular, replaceable, addressable, deletion). */
+  roles: Record<string, number>;
 }
 
 interface Pending {
-  id: string;
-  seq: number;
-  sentAt: number;
+  attempt: Attempt;
   timer: NodeJS.Timeout;
 }
 
@@ -40,7 +56,7 @@ class NodeClient {
   private closed = false;
   readonly pending = new Map<string, Pending>();
 
-  constructor(readonly node: string, private readonly url: string, private readonly onResult: (node: string, p: Pending, ok: boolean, message: string) => void) {}
+  constructor(readonly node: string, private readonly url: string, private readonly onResult: (p: Pending, outcome: Outcome, message: string) => void) {}
 
   connect(): void {
     if (this.closed) return;
@@ -56,7 +72,7 @@ class NodeClient {
       // In-flight events on a dropped connection get no OK: they are not acknowledged.
       for (const p of this.pending.values()) {
         clearTimeout(p.timer);
-        this.onResult(this.node, p, false, 'connection closed');
+        this.onResult(p, 'closed', 'connection closed');
       }
       this.pending.clear();
       if (!this.closed) setTimeout(() => this.connect(), 250);
@@ -74,19 +90,17 @@ class NodeClient {
     const p = this.pending.get(String(msg[1]));
     if (!p) return;
     clearTimeout(p.timer);
-    this.pending.delete(p.id);
-    this.onResult(this.node, p, msg[2] === true, String(msg[3] ?? ''));
+    this.pending.delete(p.attempt.published.event.id);
+    this.onResult(p, msg[2] === true ? 'acked' : 'refused', String(msg[3] ?? ''));
   }
 
-  send(event: { id: string }, seq: number): boolean {
+  send(event: MixedEvent, attempt: Attempt): boolean {
     if (!this.open || !this.ws) return false;
     const p: Pending = {
-      id: event.id,
-      seq,
-      sentAt: Date.now(),
+      attempt,
       timer: setTimeout(() => {
         this.pending.delete(event.id);
-        this.onResult(this.node, p, false, 'timeout');
+        this.onResult(p, 'timeout', 'timeout');
       }, ACK_TIMEOUT_MS),
     };
     this.pending.set(event.id, p);
@@ -111,29 +125,42 @@ export interface WorkloadOptions {
   rate: number;
   /** Tag value that marks this run's events (a `t` tag). */
   tag: string;
+  /** Size of a regular note, bytes (default 700). */
+  eventBytes?: number;
 }
 
 export class Workload {
   readonly acks: Ack[] = [];
-  readonly stats: WorkloadStats = { sent: 0, acked: 0, rejected: 0, timedOut: 0, unsent: 0, rejections: {} };
-  readonly pubkey: string;
-  private readonly secret = generateSecretKey();
+  readonly attempts: Attempt[] = [];
+  readonly stats: WorkloadStats = { sent: 0, acked: 0, rejected: 0, timedOut: 0, unsent: 0, rejections: {}, roles: {} };
+  readonly mix: EventMix;
   private readonly clients: NodeClient[];
   private timer: NodeJS.Timeout | null = null;
   private seq = 0;
+  /** Nodes not published to (a relay killed on purpose): their turns go to the next node. */
+  private readonly skipped = new Set<string>();
 
   constructor(private readonly o: WorkloadOptions) {
-    this.pubkey = getPublicKey(this.secret);
-    this.clients = o.nodes.map((n) => new NodeClient(n.name, n.relayUrl, (node, p, ok, message) => this.result(node, p, ok, message)));
+    this.mix = new EventMix({ tag: o.tag, eventBytes: o.eventBytes ?? 700, updateShare: 0.05, deletionShare: 0.03 });
+    this.clients = o.nodes.map((n) => new NodeClient(n.name, n.relayUrl, (p, outcome, message) => this.result(p, outcome, message)));
   }
 
-  private result(node: string, p: Pending, ok: boolean, message: string): void {
-    if (ok) {
+  get pubkeys(): string[] {
+    return this.mix.pubkeys;
+  }
+
+  private result(p: Pending, outcome: Outcome, message: string): void {
+    const a = p.attempt;
+    a.outcome = outcome;
+    a.doneAt = Date.now();
+    a.message = message;
+    if (outcome === 'acked') {
       this.stats.acked++;
-      this.acks.push({ id: p.id, node, seq: p.seq, sentAt: p.sentAt, ackAt: Date.now() });
+      this.acks.push({ id: a.published.event.id, node: a.node, seq: a.seq, role: a.published.role, sentAt: a.at, ackAt: a.doneAt });
+      this.mix.acknowledged(a.published);
       return;
     }
-    if (message === 'timeout') this.stats.timedOut++;
+    if (outcome === 'timeout') this.stats.timedOut++;
     else this.stats.rejected++;
     const reason = message.split(':')[0] || 'rejected';
     this.stats.rejections[reason] = (this.stats.rejections[reason] ?? 0) + 1;
@@ -152,19 +179,38 @@ export class Workload {
     // Timers run late on a busy machine: each tick publishes what is due by the clock (bounded), so the rate holds.
     this.timer = setInterval(() => {
       const due = Math.floor(((Date.now() - startedAt) / 1000) * this.o.rate);
-      for (let burst = 0; this.seq < due && burst < 50; burst++) this.publishOne();
+      for (let burst = 0; this.seq < due && burst < 200; burst++) this.publishOne();
     }, interval);
+  }
+
+  /** Stop sending to this node (it is being killed on purpose); its share goes to the others. */
+  skip(node: string): void {
+    this.skipped.add(node);
+  }
+
+  unskip(node: string): void {
+    this.skipped.delete(node);
   }
 
   private publishOne(): void {
     const seq = this.seq++;
-    const client = this.clients[seq % this.clients.length]!;
-    const event = finalizeEvent({ kind: 1, created_at: Math.floor(Date.now() / 1000), tags: [['t', this.o.tag]], content: `${this.o.tag} #${seq}` }, this.secret);
-    if (client.send(event, seq)) this.stats.sent++;
-    else this.stats.unsent++;
+    const live = this.clients.filter((c) => !this.skipped.has(c.node));
+    const client = (live.length > 0 ? live : this.clients)[seq % (live.length || this.clients.length)]!;
+    const published = this.mix.next();
+    const attempt: Attempt = { seq, node: client.node, published, at: Date.now(), outcome: 'pending', doneAt: null, message: '' };
+    this.attempts.push(attempt);
+    this.stats.roles[published.role] = (this.stats.roles[published.role] ?? 0) + 1;
+    if (client.send(published.event, attempt)) {
+      this.stats.sent++;
+    } else {
+      this.stats.unsent++;
+      attempt.outcome = 'unsent';
+      attempt.doneAt = attempt.at;
+      attempt.message = 'connection down';
+    }
   }
 
-  /** Stops publishing, waits for outstanding OKs, closes the connections. */
+  /** Stops publishing, waits for outstanding OKs, closes the connections. Safe to call twice. */
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;

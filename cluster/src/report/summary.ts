@@ -1,22 +1,28 @@
 /** The plain-text summary table of one or more experiments (printed by `chaos run` and `make demo`). */
 import type { ExperimentResult } from '../experiment/experiment.js';
 
-const s = (ms: number | null) => (ms === null ? '—' : `${(ms / 1000).toFixed(1)}s`);
+const s = (ms: number | null) => (ms === null ? '—' : ms < 10_000 ? `${(ms / 1000).toFixed(2)}s` : `${(ms / 1000).toFixed(1)}s`);
 const vs = (ms: number | null, target: number | null) => (target === null ? (ms === null ? 'n/a' : s(ms)) : `${s(ms)} / <${s(target)}`);
 
 export function summaryRows(results: ExperimentResult[]): string[][] {
-  const rows = [['profile', 'acked', 'during fault', 'lost', 'dup', 'detection / target', 'recovery / target', 'sync / target', 'verdict']];
+  const rows = [['profile', 'acked', 'during fault', 'lost', 'dup', 'unacked stored', 'p50 before/during', 'detection / target', 'recovery / target', 'sync / target', 'faults bit', 'verdict']];
+  const ms = (v: number | null | undefined) => (v === null || v === undefined ? '—' : `${v}`);
   for (const r of results) {
+    const during = r.during?.attempted ? `${r.ackedDuringFault}/${r.during.attempted}` : String(r.ackedDuringFault);
+    const bit = r.faults === null ? 'n/a' : `${r.faults.filter((f) => !f.problem).length}/${r.faults.length}`;
     rows.push([
       r.profile,
       String(r.acked),
-      String(r.ackedDuringFault),
+      during,
       String(r.lost),
       String(r.duplicated),
-      r.expectation.symptom === null ? 'n/a' : vs(r.detectionMs, r.expectation.detectTargetMs),
-      vs(r.recoveryMs, r.expectation.recoveryTargetMs),
-      vs(r.syncMs, r.expectation.syncTargetMs),
-      r.passed ? 'PASS' : 'FAIL',
+      String(r.storedNotAcked),
+      `${ms(r.steady?.p50Ms)}/${ms(r.during?.p50Ms)} ms`,
+      r.hypothesis.symptom === null ? 'n/a' : vs(r.detectionMs, r.hypothesis.detectTargetMs),
+      vs(r.recoveryMs, r.hypothesis.recoveryTargetMs),
+      vs(r.syncMs, r.hypothesis.syncTargetMs),
+      bit,
+      r.verdict,
     ]);
   }
   return rows;
@@ -29,6 +35,8 @@ export function formatTable(rows: string[][]): string[] {
 }
 
 export function verdictLines(r: ExperimentResult): string[] {
-  if (r.passed) return [`verdict: PASS (${r.profile})`];
-  return [`verdict: FAIL (${r.profile})`, ...r.violations.map((v) => `  - ${v}`)];
+  const lines = [`verdict: ${r.verdict} (${r.profile}, exit ${r.exitCode})`];
+  for (const v of r.violations) lines.push(`  - ${v}`);
+  for (const v of r.inconclusive) lines.push(`  ? ${v}`);
+  return lines;
 }

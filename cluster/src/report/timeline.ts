@@ -1,6 +1,6 @@
 /**
  * The timeline picture of one experiment as SVG: the fault window, one lane per node coloured by its state
- * (sampled twice a second), the acknowledged-events throughput, and markers for fault, heal, detection,
+ * (sampled ten times a second), the acknowledged-events throughput, and markers for fault, heal, detection,
  * recovery and convergence.
  */
 import type { ExperimentResult } from '../experiment/experiment.js';
@@ -49,11 +49,17 @@ export function timelineSvg(r: ExperimentResult): string {
   r.nodes.forEach((node, i) => {
     const y = top + i * (laneH + 6);
     parts.push(`<text x="${left - 8}" y="${y + laneH / 2 + 4}" text-anchor="end">relay-${esc(node)}</text>`);
-    const samples = r.samples.filter((s) => s.node === node);
+    const samples = r.samples.filter((s) => s.node === node).sort((a, b) => a.t - b.t);
+    // One rectangle per run of samples in the same state (ten samples a second would be thousands of shapes).
+    let runStart = 0;
     samples.forEach((s, k) => {
-      const next = samples[k + 1]?.t ?? r.endedAt;
       const state = stateOf(s, peers);
-      parts.push(`<rect x="${x(s.t).toFixed(1)}" y="${y}" width="${Math.max(0.5, x(next) - x(s.t)).toFixed(1)}" height="${laneH}" fill="${STATE_COLOURS[state]}"><title>${esc(`${node} ${state} at +${((s.t - t0) / 1000).toFixed(1)} s`)}</title></rect>`);
+      const nextSample = samples[k + 1];
+      if (nextSample && stateOf(nextSample, peers) === state) return;
+      const from = samples[runStart]!.t;
+      const to = nextSample?.t ?? r.endedAt;
+      runStart = k + 1;
+      parts.push(`<rect x="${x(from).toFixed(1)}" y="${y}" width="${Math.max(0.5, x(to) - x(from)).toFixed(1)}" height="${laneH}" fill="${STATE_COLOURS[state]}"><title>${esc(`${node} ${state} from +${((from - t0) / 1000).toFixed(1)} s to +${((to - t0) / 1000).toFixed(1)} s`)}</title></rect>`);
     });
   });
   // Throughput: acknowledged events per second.
@@ -75,7 +81,7 @@ export function timelineSvg(r: ExperimentResult): string {
     [r.profile === 'crash' ? null : r.healAt, 'heal', '#27ae60'],
     [r.detectedAt, 'detected', '#8e44ad'],
     [r.recoveredAt, 'recovered', '#2980b9'],
-    [r.convergedAt, 'converged', '#16a085'],
+    [r.syncedAt, 'synced', '#16a085'],
   ];
   marks.forEach(([t, label, colour], i) => {
     if (t === null) return;

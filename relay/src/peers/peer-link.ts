@@ -71,6 +71,8 @@ export class PeerLink {
   authenticated = false;
   lastError: string | null = null;
   upSince: number | null = null;
+  /** When the link last went down (null: never up, or up now): the relay's own detection time, for experiments. */
+  downSince: number | null = null;
   /** Dial attempts since the link was last up. */
   attempts = 0;
   private dialling = false;
@@ -347,6 +349,7 @@ export class PeerLink {
     this.backoff.reset();
     this.lastError = null;
     this.upSince = Date.now();
+    this.downSince = null;
     this.heartbeat.start();
     this.setState('up', reason);
     if (this.remoteNodeId === null) void this.learnIdentityLate();
@@ -401,6 +404,7 @@ export class PeerLink {
     this.dialling = false;
     this.heartbeat.stop();
     this.authenticated = false;
+    if (this.upSince !== null) this.downSince = Date.now();
     this.upSince = null;
     for (const req of [...this.reqs.values()]) req.reject(new Error('link went down'));
     for (const session of this.negFrames.values()) session.waiter?.(['LINK-DOWN']);

@@ -21,7 +21,7 @@ export async function chaosRoutes(sc: Sidecar, req: http.IncomingMessage, res: h
       return true;
     case 'faults':
       if (p1 !== undefined) return false;
-      sendJson(res, 200, { faults: sc.faultsView() });
+      sendJson(res, 200, { faults: sc.faultsView(), fired_totals: sc.firedTotals() });
       return true;
     case 'fault-types':
       if (p1 !== undefined) return false;

@@ -178,7 +178,8 @@ function parseFaultList(src: YamlSource, path: Path, v: unknown, profile: string
 
 export function parseProfile(text: string, file: string, fallbackName: string): Profile {
   const src = YamlSource.parse(text, file);
-  const doc = src.object([], src.value(), ['name', 'description', 'faults', 'steps']);
+  // `hypothesis` is the experiment runner's (cluster/src/experiment/hypothesis.ts validates it); the sidecar ignores it.
+  const doc = src.object([], src.value(), ['name', 'description', 'faults', 'steps', 'hypothesis']);
   if (doc.name !== undefined && (typeof doc.name !== 'string' || !/^[\w.-]+$/.test(doc.name))) src.fail(['name'], 'expected a name of letters, digits, ".", "_" or "-"');
   const name = (doc.name as string | undefined) ?? fallbackName;
   if (doc.description !== undefined && typeof doc.description !== 'string') src.fail(['description'], 'expected a string');
