@@ -58,7 +58,7 @@ clean:
 # make status | down [KEEP=1] | logs [NODE=a] [COMPONENT=sidecar] [LINES=50]
 # make chaos-partition [SHAPE=isolate|halves|bridge|majorities-ring|groups] [GROUPS=a,b/c] [TARGET=a] [ONE_WAY=1]
 # make chaos-db-outage | chaos-redis-outage | chaos-latency | chaos-flaky | chaos-byzantine [NODES_ONLY=a]
-# make chaos-crash [NODE=a] | chaos-reset | chaos-run PROFILE=partition [SHAPE=...] [HOLD=15s]
+# make chaos-crash [NODE=a] | chaos-reset | chaos-run PROFILE=partition [SHAPE=...] [HOLD=15s] [RATE=200]
 CLUSTER_DIR ?= .cluster
 NODES ?= 2
 CLUSTER_TSC = ./node_modules/.bin/tsc -b cluster
@@ -120,5 +120,5 @@ chaos-reset:
 
 chaos-run:
 	@$(CLUSTER_TSC)
-	@$(CHAOS_CLI) run $(or $(PROFILE),partition) $(if $(SHAPE),--shape $(SHAPE)) $(if $(GROUPS),--groups $(GROUPS)) $(if $(HOLD),--hold $(HOLD)) $(if $(NODES_ONLY),--nodes $(NODES_ONLY))
+	@$(CHAOS_CLI) run $(or $(PROFILE),partition) $(if $(SHAPE),--shape $(SHAPE)) $(if $(GROUPS),--groups $(GROUPS)) $(if $(HOLD),--hold $(HOLD)) $(if $(RATE),--rate $(RATE)) $(if $(NODES_ONLY),--nodes $(NODES_ONLY))
 # ==== end of local cluster and chaos targets ====================================================================

@@ -341,7 +341,8 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
       await activities.run('rollback', 'reset every sidecar', async () => ({ reset: await resetCluster(layout) })).catch(() => undefined);
     }
     await workload.stop();
-    readers.stop();
+    // Readers stay subscribed through the convergence wait (a live delivery may trail its OK); stopped below.
+    if (aborted) readers.stop();
     mark(`workload stopped: ${workload.stats.acked} acknowledged of ${workload.stats.sent} sent`);
   }
 
@@ -375,7 +376,9 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
     check = await activities.run('probe', 'final check: stored and served, both directions', () => checkCluster(targets, expected, workload.pubkeys));
     integrity = await activities.run('probe', 'integrity: every node verifies its stored events', () => integrityOf(layout));
     finalHealthy = await activities.run('probe', 'steady state after: every node healthy', () => allHealthy(layout));
+    readers.stop();
     for (const v of readers.views()) {
+      // Required: what this node acknowledged while its reader was subscribed from before the send to well after the OK.
       const required = workload.acks.filter((a) => a.node === v.node && coveredBy(v.windows, a.sentAt, a.ackAt + 2000));
       const missed = required.filter((a) => !v.seen.has(a.id));
       readerViews.push({ node: v.node, required: required.length, missed: missed.length, seen: v.seen.size });
