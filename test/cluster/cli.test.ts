@@ -86,11 +86,14 @@ if (peering) {
 
   t.test('chaos run: a partition experiment passes, exits 0 and writes its report', async (t) => {
     const report = join(cluster.dir, 'report.html');
-    const run = cli(CHAOS_CLI, cluster.dir, ['run', 'partition', '--shape', 'halves', '--existing', 'reset', '--hold', '5s', '--report', report]);
+    const run = cli(CHAOS_CLI, cluster.dir, ['run', 'partition', '--shape', 'halves', '--existing', 'reset', '--hold', '5s', '--rate', '100', '--report', report]);
     t.equal(run.code, 0, run.out);
-    t.match(run.out, /partition-halves\s+\d+\s+\d+\s+0\s+0\s+/);
-    t.match(run.out, /verdict: PASS/);
-    t.ok(existsSync(report) && existsSync(report.replace(/\.html$/, '.json')));
+    // acked, acked/attempted during the fault, then lost 0, duplicated 0, stored-but-unacknowledged 0.
+    t.match(run.out, /partition-halves\s+\d+\s+\d+\/\d+\s+0\s+0\s+0\s+/);
+    t.match(run.out, /verdict: PASS \(partition-halves, exit 0\)/);
+    t.ok(existsSync(report) && existsSync(report.replace(/\.html$/, '.json')), 'report and raw data written');
+    const journal = JSON.parse(readFileSync(report.replace(/\.html$/, '.journal.json'), 'utf8')) as { status: string };
+    t.equal(journal.status, 'completed', 'the journal says completed');
     t.match(readFileSync(report, 'utf8'), /<svg /);
   });
 

@@ -207,7 +207,7 @@ t.test('the report is one self-contained HTML page with the timeline, the times 
     profile: 'db-outage', description: 'd', runbook: 'r', hypothesis: parseHypothesis(loadProfileSource(REPO_ROOT, 'db-outage').hypothesis, 5), nodes: ['a', 'b'],
     startedAt: t0, endedAt: t0 + 20_000, faultAt: t0 + 5000, healAt: t0 + 12_000, recoveredAt: t0 + 14_000, convergedAt: t0 + 15_000, syncedAt: t0 + 15_000,
     detectedAt: t0 + 5500, detectedOn: 'a', actions: ['applied'], activities: [{ type: 'probe', name: 'steady state before', start: '', end: '', durationMs: 1, status: 'succeeded', output: {} }],
-    workload: { sent: 10, acked: 9, rejected: 1, timedOut: 0, unsent: 0, rejections: { error: 1 }, roles: { regular: 10 } }, rate: 200, acked: 9, ackedDuringFault: 4,
+    workload: { sent: 10, acked: 9, rejected: 1, timedOut: 0, unsent: 0, behind: 0, rejections: { error: 1 }, roles: { regular: 10 } }, rate: 200, acked: 9, ackedDuringFault: 4,
     steady: stats, during: stats, lost: 0, duplicated: 0, storedNotAcked: 1, detectionMs: 500, recoveryMs: 2000, syncMs: 3000, faults: [proof()], check: null, readers: [], integrity: [],
     samples: [sample(t0 + 6000, { mode: 'degraded' })], acks: [{ t: t0 + 1000, node: 'a' }], latency: [{ t: t0 + 1000, p50: 5, p99: 9, n: 3 }],
     markers: [{ t: t0, label: 'start <b>' }], verdict: 'PASS', exitCode: 0, violations: [], inconclusive: [], aborted: null, passed: true,

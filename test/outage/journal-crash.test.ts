@@ -48,7 +48,7 @@ t.test('both down → journal-only up to its cap → SIGKILL → torn tail → r
   const acked: string[] = [];
   let refusal: string | undefined;
   for (let i = 0; i < 1000 && refusal === undefined; i++) {
-    const ev = signed({ content: `journal only ${i} ${'x'.repeat(200)}` });
+    const ev = signed({ content: `journal only ${i} ${'x'.repeat(200)}`, tags: [['t', 'journal-crash']] });
     const res = await client.publish(ev);
     if (res.ok) acked.push(ev.id);
     else refusal = res.message;
@@ -83,7 +83,7 @@ t.test('both down → journal-only up to its cap → SIGKILL → torn tail → r
   t.equal(recovered.replayed, acked.length, 'replayed everything acknowledged before the kill');
   const { found, multiple } = await idsInDatabase(pgi.url, acked);
   t.equal(found.size, acked.length, 'nothing acknowledged is missing');
-  t.equal(multiple, 0);
+  t.equal(multiple, 0, 'exactly once (no event_tags row written twice)');
   await until('normal mode, cache ok', async () => {
     const s = await status();
     return s.mode === 'normal' && s.cache === 'ok';

@@ -2,7 +2,7 @@ import t from 'tap';
 import { startPrivateRedis } from '../helpers/private-instances.js';
 import { startRelay } from '../helpers/relay-process.js';
 import { RawClient, signed } from '../helpers/ws-client.js';
-import { Workload, idsInDatabase, sleep, until } from './helpers/workload.js';
+import { Workload, idsInDatabase, sleep, storedNotAcked, until } from './helpers/workload.js';
 
 interface Status {
   mode: string;
@@ -70,7 +70,8 @@ t.test('Redis SIGKILL: fallback mode within 1 s, no publish fails, dedup by Post
   t.ok(report.acked.size > 50, `${report.acked.size} events acknowledged`);
   const { found, multiple } = await idsInDatabase(relay.databaseUrl, [...report.acked, early.id]);
   t.equal(found.size, report.acked.size + 1, 'every acknowledged event is in PostgreSQL');
-  t.equal(multiple, 0);
+  t.equal(multiple, 0, 'exactly once (no event_tags row written twice)');
+  t.equal(await storedNotAcked(relay.databaseUrl, report), 0, 'nothing stored that was not acknowledged');
   const metrics = (await relay.admin<string>('/metrics')).body;
   t.match(metrics, /relay_cache_bypassed_total\{op="seen"\} [1-9]/, 'bypassed cache calls are counted');
   t.match(metrics, /relay_mode_seconds\{dependency="cache",mode="fallback-mode"\} [0-9.]*[1-9]/, 'time in fallback mode is recorded');

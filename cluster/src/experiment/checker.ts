@@ -8,7 +8,7 @@
  * never acknowledged are allowed (an OK lost to the fault) and counted.
  */
 import pg from 'pg';
-import { verifyEvent } from 'nostr-tools/pure';
+import { getEventHash } from 'nostr-tools/pure';
 import type { Published } from './event-mix.js';
 import { ServedClient } from './served.js';
 import type { Attempt } from './workload.js';
@@ -128,9 +128,12 @@ async function checkNode(t: CheckTarget, expected: Expected, pubkeys: string[]):
   const perStream = new Map<string, Row[]>();
   for (const r of rows) {
     const p = expected.sent.get(r.id);
+    // What we sent, unaltered: the id hashes the stored content and the signature is the one we made. (Checking
+    // the signature itself would cost ~1 ms per event on this thread; equal to ours, it is as valid as ours.)
     let valid = false;
     try {
-      valid = verifyEvent(JSON.parse(r.raw) as Parameters<typeof verifyEvent>[0]);
+      const stored = JSON.parse(r.raw) as Parameters<typeof getEventHash>[0] & { id: string; sig: string };
+      valid = !!p && stored.id === r.id && getEventHash(stored) === r.id && stored.sig === p.event.sig;
     } catch {
       valid = false;
     }

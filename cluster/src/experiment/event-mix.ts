@@ -7,7 +7,7 @@
  * so the winner of a stream is never a created_at tie (NIP-01's lowest-id rule would be judged too, but a tie says
  * more about the clock than about the relays).
  */
-import { finalizeEvent, generateSecretKey, getPublicKey } from 'nostr-tools/pure';
+import { generateSecretKey, getPublicKey, type EventTemplate } from 'nostr-tools/pure';
 
 export type EventRole = 'regular' | 'replaceable' | 'addressable' | 'deletion';
 
@@ -19,6 +19,15 @@ export interface MixedEvent {
   tags: string[][];
   content: string;
   sig: string;
+}
+
+/** An event to publish, before its signature (signer.ts signs it off the main thread). */
+export interface Unsigned {
+  template: EventTemplate;
+  key: Uint8Array;
+  role: EventRole;
+  stream?: string;
+  deletes?: string;
 }
 
 export interface Published {
@@ -79,7 +88,7 @@ export class EventMix {
     if (key && this.deletable.length < 10_000) this.deletable.push({ id: p.event.id, key });
   }
 
-  next(): Published {
+  next(): Unsigned {
     const seq = this.seq++;
     const now = Math.floor(Date.now() / 1000);
     const slot = seq % 100;
@@ -90,18 +99,17 @@ export class EventMix {
       if (stream) return this.update(stream, now, seq);
     } else if (slot < updates + deletions && this.deletable.length > 0) {
       const target = this.deletable.splice(Math.floor(Math.random() * this.deletable.length), 1)[0]!;
-      const event = finalizeEvent({ kind: 5, created_at: now, tags: [['e', target.id], ['t', this.o.tag]], content: `${this.o.tag} delete #${seq}` }, target.key) as MixedEvent;
-      return { event, role: 'deletion', deletes: target.id };
+      const template = { kind: 5, created_at: now, tags: [['e', target.id], ['t', this.o.tag]], content: `${this.o.tag} delete #${seq}` };
+      return { template, key: target.key, role: 'deletion', deletes: target.id };
     }
     const key = this.regularKeys[seq % this.regularKeys.length]!;
-    const event = finalizeEvent({ kind: 1, created_at: now, tags: [['t', this.o.tag]], content: `${this.o.tag} #${seq} ${this.padding}` }, key) as MixedEvent;
-    return { event, role: 'regular' };
+    return { template: { kind: 1, created_at: now, tags: [['t', this.o.tag]], content: `${this.o.tag} #${seq} ${this.padding}` }, key, role: 'regular' };
   }
 
-  private update(stream: Stream, now: number, seq: number): Published {
+  private update(stream: Stream, now: number, seq: number): Unsigned {
     stream.lastCreatedAt = now;
     const tags = stream.d === null ? [['t', this.o.tag]] : [['d', stream.d], ['t', this.o.tag]];
-    const event = finalizeEvent({ kind: stream.kind, created_at: now, tags, content: `${this.o.tag} update #${seq}` }, stream.key) as MixedEvent;
-    return { event, role: stream.d === null ? 'replaceable' : 'addressable', stream: `${event.pubkey}:${stream.kind}:${stream.d ?? ''}` };
+    const template = { kind: stream.kind, created_at: now, tags, content: `${this.o.tag} update #${seq}` };
+    return { template, key: stream.key, role: stream.d === null ? 'replaceable' : 'addressable', stream: `${getPublicKey(stream.key)}:${stream.kind}:${stream.d ?? ''}` };
   }
 }

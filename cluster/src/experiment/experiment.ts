@@ -343,7 +343,8 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
     await workload.stop();
     // Readers stay subscribed through the convergence wait (a live delivery may trail its OK); stopped below.
     if (aborted) readers.stop();
-    mark(`workload stopped: ${workload.stats.acked} acknowledged of ${workload.stats.sent} sent`);
+    const behind = workload.stats.behind > 0 ? ` (${workload.stats.behind} not sent: the runner could not sign fast enough${workload.signerError ? `; ${workload.signerError}` : ''})` : '';
+    mark(`workload stopped: ${workload.stats.acked} acknowledged of ${workload.stats.sent} sent${behind}`);
   }
 
   // Availability once every OK is in (the workload drained): publishes attempted before and during the fault.

@@ -6,6 +6,7 @@
  */
 import WebSocket from 'ws';
 import { EventMix, type EventRole, type MixedEvent, type Published } from './event-mix.js';
+import { SignerPool } from './signer.js';
 
 export type Outcome = 'acked' | 'refused' | 'timeout' | 'closed' | 'unsent';
 
@@ -37,6 +38,8 @@ export interface WorkloadStats {
   timedOut: number;
   /** Not sent because the node's connection was down (crashed relay, reconnecting). */
   unsent: number;
+  /** Not even tried: the runner could not sign fast enough (its own limit, not the relays'; shown so it is seen). */
+  behind: number;
   rejections: Record<string, number>;
   /** Publishes per role (regular, replaceable, addressable, deletion). */
   roles: Record<string, number>;
@@ -132,7 +135,10 @@ export interface WorkloadOptions {
 export class Workload {
   readonly acks: Ack[] = [];
   readonly attempts: Attempt[] = [];
-  readonly stats: WorkloadStats = { sent: 0, acked: 0, rejected: 0, timedOut: 0, unsent: 0, rejections: {}, roles: {} };
+  readonly stats: WorkloadStats = { sent: 0, acked: 0, rejected: 0, timedOut: 0, unsent: 0, behind: 0, rejections: {}, roles: {} };
+  private readonly signer = new SignerPool(2);
+  /** The first signing-thread failure, if any. */
+  signerError: string | null = null;
   readonly mix: EventMix;
   private readonly clients: NodeClient[];
   private timer: NodeJS.Timeout | null = null;
@@ -194,20 +200,34 @@ export class Workload {
 
   private publishOne(): void {
     const seq = this.seq++;
-    const live = this.clients.filter((c) => !this.skipped.has(c.node));
-    const client = (live.length > 0 ? live : this.clients)[seq % (live.length || this.clients.length)]!;
-    const published = this.mix.next();
-    const attempt: Attempt = { seq, node: client.node, published, at: Date.now(), outcome: 'pending', doneAt: null, message: '' };
-    this.attempts.push(attempt);
-    this.stats.roles[published.role] = (this.stats.roles[published.role] ?? 0) + 1;
-    if (client.send(published.event, attempt)) {
-      this.stats.sent++;
-    } else {
-      this.stats.unsent++;
-      attempt.outcome = 'unsent';
-      attempt.doneAt = attempt.at;
-      attempt.message = 'connection down';
+    // At most a second's worth waiting for signatures: past that the runner is the bottleneck, and says so.
+    if (this.signer.backlog > this.o.rate) {
+      this.stats.behind++;
+      return;
     }
+    const unsigned = this.mix.next();
+    void this.signer.sign(unsigned.template, unsigned.key).then((event) => {
+      if (!this.timer) return;
+      const live = this.clients.filter((c) => !this.skipped.has(c.node));
+      const pool = live.length > 0 ? live : this.clients;
+      const client = pool[seq % pool.length]!;
+      const published: Published = { event, role: unsigned.role, stream: unsigned.stream, deletes: unsigned.deletes };
+      const attempt: Attempt = { seq, node: client.node, published, at: Date.now(), outcome: 'pending', doneAt: null, message: '' };
+      this.attempts.push(attempt);
+      this.stats.roles[published.role] = (this.stats.roles[published.role] ?? 0) + 1;
+      if (client.send(published.event, attempt)) {
+        this.stats.sent++;
+      } else {
+        this.stats.unsent++;
+        attempt.outcome = 'unsent';
+        attempt.doneAt = attempt.at;
+        attempt.message = 'connection down';
+      }
+    }, (err: Error) => {
+      // A signing thread died: the runner's own failure, counted with "behind" and named in the summary.
+      this.stats.behind++;
+      this.signerError ??= err.message;
+    });
   }
 
   /** Stops publishing, waits for outstanding OKs, closes the connections. Safe to call twice. */
@@ -216,5 +236,6 @@ export class Workload {
     this.timer = null;
     await Promise.all(this.clients.map((c) => c.drain(ACK_TIMEOUT_MS + 1000)));
     for (const c of this.clients) c.close();
+    await this.signer.close();
   }
 }

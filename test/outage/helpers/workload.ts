@@ -3,6 +3,8 @@ import { RawClient, signed } from '../../helpers/ws-client.js';
 
 export interface WorkloadReport {
   acked: Set<string>;
+  /** Every event sent, answered or not. */
+  attempted: Set<string>;
   /** OK false answers, by message. */
   refused: Array<{ id: string; message: string }>;
   /** Publishes that got no answer (connection lost, timeout): neither acknowledged nor refused. */
@@ -14,7 +16,7 @@ export interface WorkloadReport {
  * (a relay killed on purpose) count as unanswered and the worker reconnects, so the workload outlives a relay restart.
  */
 export class Workload {
-  readonly report: WorkloadReport = { acked: new Set(), refused: [], unanswered: 0 };
+  readonly report: WorkloadReport = { acked: new Set(), attempted: new Set(), refused: [], unanswered: 0 };
   private running = false;
   private workers: Promise<void>[] = [];
 
@@ -42,7 +44,9 @@ export class Workload {
           continue;
         }
       }
-      const ev = signed({ content: `outage workload ${Math.random()}` });
+      // A tag, so that a second insertion of the same event would show as a second event_tags row (see idsInDatabase).
+      const ev = signed({ content: `outage workload ${Math.random()}`, tags: [['t', 'outage-workload']] });
+      this.report.attempted.add(ev.id);
       try {
         const res = await client.publish(ev, this.timeoutMs);
         if (res.ok) this.report.acked.add(ev.id);
@@ -57,16 +61,34 @@ export class Workload {
   }
 }
 
-/** Which of these ids PostgreSQL holds, and how many rows each has (exactly-once check from outside the relay). */
+/**
+ * Which of these ids PostgreSQL holds, and how many were written more than once (exactly-once check from outside the
+ * relay). `events.id` is UNIQUE, so a second insertion can only show in `event_tags`, which has no unique key: an
+ * event replayed twice (journal replay racing a direct write) has a (name, value) pair twice. Only events with tags
+ * can reveal it; the workload's all carry one.
+ */
 export async function idsInDatabase(url: string, ids: Iterable<string>): Promise<{ found: Set<string>; multiple: number }> {
   const c = new pg.Client({ connectionString: url });
   await c.connect();
   try {
-    const res = await c.query<{ id: string; n: string }>('SELECT id, count(*) AS n FROM events WHERE id = ANY($1::text[]) GROUP BY id', [[...ids]]);
-    return { found: new Set(res.rows.map((r) => r.id)), multiple: res.rows.filter((r) => Number(r.n) > 1).length };
+    const list = [...ids];
+    const found = await c.query<{ id: string }>('SELECT id FROM events WHERE id = ANY($1::text[])', [list]);
+    const twice = await c.query<{ n: string }>(
+      `SELECT count(DISTINCT event_id) AS n FROM (
+         SELECT event_id FROM event_tags WHERE event_id = ANY($1::text[]) GROUP BY event_id, name, value HAVING count(*) > 1
+       ) d`,
+      [list],
+    );
+    return { found: new Set(found.rows.map((r) => r.id)), multiple: Number(twice.rows[0]!.n) };
   } finally {
     await c.end();
   }
+}
+
+/** Events sent by the workload, never acknowledged, that PostgreSQL holds anyway: at most the unanswered ones may be. */
+export async function storedNotAcked(url: string, report: WorkloadReport): Promise<number> {
+  const notAcked = [...report.attempted].filter((id) => !report.acked.has(id));
+  return (await idsInDatabase(url, notAcked)).found.size;
 }
 
 export async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 10_000, stepMs = 50): Promise<T> {
