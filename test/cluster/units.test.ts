@@ -91,6 +91,7 @@ const proof = (over: Partial<FaultProof> = {}): FaultProof => ({ node: 'a', faul
 const measured = (over: Partial<Measured> = {}): Measured => ({
   aborted: null,
   acked: 100,
+  runnerBehind: { behind: 0, due: 100, error: null },
   faults: [proof()],
   faultErrors: [],
   check: { nodes: [node('a'), node('b')], divergent: [], storedNotAcked: 0 },
@@ -131,6 +132,8 @@ t.test('the verdict: precedence and the violation each measurement produces', as
   t.equal(judge(measured({ faults: [proof({ fired: 0, problem: 'installed on postgres but never fired' })] })).verdict, 'INCONCLUSIVE');
   t.equal(judge(measured({ faults: [] })).verdict, 'INCONCLUSIVE', 'a profile that placed nothing tests nothing');
   t.equal(judge(measured({ acked: 0 })).verdict, 'INCONCLUSIVE');
+  t.equal(judge(measured({ runnerBehind: { behind: 5, due: 100, error: null } })).verdict, 'PASS', '5 % short of the rate is within tolerance');
+  t.match(judge(measured({ runnerBehind: { behind: 6, due: 100, error: null } })), { verdict: 'INCONCLUSIVE', inconclusive: [/could not sign fast enough: 6 of 100/] }, 'the load claimed was not applied');
   t.equal(judge(measured({ faults: [proof({ problem: 'x' })], syncMs: null })).verdict, 'FAIL', 'a violation is a failure even when the fault did not bite');
   t.equal(judge(measured({ aborted: 'relay-a down for 60 s', syncMs: null })).verdict, 'ABORTED', 'aborted trumps everything');
   t.same(EXIT_CODES, { PASS: 0, FAIL: 1, INCONCLUSIVE: 3, ABORTED: 4 });

@@ -42,7 +42,7 @@ t.test('both down → journal-only up to its cap → SIGKILL → torn tail → r
   await until('degraded + fallback', async () => {
     const s = await status();
     return s.mode === 'degraded' && s.cache === 'fallback-mode';
-  }, 5000, 20);
+  }, 20_000, 20);
 
   const client = await RawClient.connect(relay.url);
   const acked: string[] = [];

@@ -5,6 +5,9 @@ import { RawClient, signed } from '../helpers/ws-client.js';
 import { startSidecar } from './helpers/sidecar-process.js';
 import { Workload, idsInDatabase, sleep, storedNotAcked, until } from './helpers/workload.js';
 
+// The profiles' detection target (chaos-profiles/*-outage.yaml: within 5s); idle it takes well under 0.5 s.
+const DETECT_BUDGET_MS = 5000;
+
 interface Status {
   mode: string;
   cache: string;
@@ -50,12 +53,12 @@ async function outage(t: Test, what: string, link: 'postgres' | 'redis', toxics:
   for (const toxic of toxics) added.push(await sidecar.addToxic(link, toxic));
   // The fault is in force once the sidecar's API has answered.
   const at = Date.now();
-  await until(`${what}: ${bad}`, async () => (await status())[field] === bad, 5000, 20);
+  await until(`${what}: ${bad}`, async () => (await status())[field] === bad, 20_000, 20);
   const seenMs = Date.now() - at;
   // The relay's own log line dates the detection; polling /admin/status adds its own delay on a busy machine.
   const line = relay.logs.slice(logsBefore).find((l) => l.msg === `${link === 'postgres' ? 'database' : 'cache'} unavailable`);
   const detectionMs = line ? Date.parse(String(line.time)) - at : seenMs;
-  t.ok(detectionMs < 1000, `${what}: ${line ? `"${String(line.msg)}" logged` : "status changed"} ${detectionMs} ms after the fault (status showed ${bad} after ${seenMs} ms)`);
+  t.ok(detectionMs < DETECT_BUDGET_MS, `${what}: ${line ? `"${String(line.msg)}" logged` : "status changed"} ${detectionMs} ms after the fault (status showed ${bad} after ${seenMs} ms)`);
   await sleep(holdMs);
   for (const name of added) await sidecar.removeToxic(link, name);
   await until(`${what}: back to ${good}`, async () => (await status())[field] === good, 20_000, 50);
@@ -87,7 +90,7 @@ t.test('both links partitioned at once: the journal alone keeps accepting; REQs 
   await until('both down', async () => {
     const s = await status();
     return s.mode === 'degraded' && s.cache === 'fallback-mode';
-  }, 5000, 20);
+  }, 20_000, 20);
   const client = await RawClient.connect(relay.url);
   const ev = signed({ content: 'both links cut' });
   t.same(await client.publish(ev), { ok: true, message: '' }, 'acknowledged from the journal');

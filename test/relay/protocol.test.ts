@@ -136,8 +136,25 @@ t.test('filters: ids, authors, kinds, tags, since/until inclusive, limit orderin
   t.same(ids(await c.query('i', { ids: [evs[0]!.id] }, { ids: [evs[1]!.id] })).sort(), [evs[0]!.id, evs[1]!.id].sort(), 'filters OR');
   t.same(ids(await c.query('j', { authors: [pk], since: -100000, until: -1 })), [], 'negative since/until are valid');
   t.same(ids(await c.query('k', { '#t': ["alpha' OR 1=1; DROP TABLE events; --"] })), [], 'SQL-looking tag values are just values');
-  const clamped = await c.query('l', { kinds: [1], limit: 100000 });
-  t.ok(clamped.eose && clamped.events.length <= 50, 'a huge limit is clamped to max_limit');
+  await c.close();
+});
+
+t.test('limits clamp: more matching events stored than max_limit (50) and default_limit (20)', async (t) => {
+  const c = await RawClient.connect(relay.url);
+  const sk = generateSecretKey();
+  const pk = getPublicKey(sk);
+  const base = now() - 5000;
+  // 60 > max_limit, so a clamp that did not happen would show as 60.
+  const evs = Array.from({ length: 60 }, (_, i) => signed({ kind: 7010, created_at: base + i }, sk));
+  for (const e of evs) t.equal((await c.publish(e)).ok, true);
+  const newest = evs.slice().reverse().map((e) => e.id);
+  const all = await c.query('all', { authors: [pk], kinds: [7010], since: base, limit: 50 });
+  t.equal(all.events.length, 50, 'limit 50 returns 50');
+  const clamped = await c.query('l', { authors: [pk], kinds: [7010], limit: 100000 });
+  t.ok(clamped.eose, 'EOSE');
+  t.same(clamped.events.map((e) => e.id), newest.slice(0, 50), 'a huge limit is clamped to max_limit: the newest 50 of 60');
+  const unlimited = await c.query('d', { authors: [pk], kinds: [7010] });
+  t.same(unlimited.events.map((e) => e.id), newest.slice(0, 20), 'no limit: default_limit, the newest 20');
   await c.close();
 });
 

@@ -28,9 +28,18 @@ t.test('WebSocket messages, subprotocol and a plain HTTP (NIP-11) GET pass throu
   const res = await fetch(`http://127.0.0.1:${port}/`, { headers: { accept: 'application/nostr+json' } });
   t.equal(res.status, 200);
   t.same(await res.json(), { name: 'test relay', accept: 'application/nostr+json' }, 'NIP-11 document via http-proxy');
+  // Close frames both ways: what the far end receives, not the proxy's own echo of the client's frame.
+  const closesBefore = relay.closes.length;
   const closed = once(ws, 'close');
   ws.close(4001, 'bye');
-  t.equal((await closed)[0], 4001, 'close completes');
+  await closed;
+  for (let i = 0; i < 100 && relay.closes.length === closesBefore; i++) await sleep(20);
+  t.same(relay.closes.slice(closesBefore), [{ code: 4001, reason: 'bye' }], "the client's close code and reason reach the relay");
+  const ws2 = await wsOpen(port, ['nostr']);
+  const closed2 = once(ws2, 'close');
+  ws2.send('close:4002:relay says bye');
+  const [code, reason] = (await closed2) as [number, Buffer];
+  t.same([code, reason.toString()], [4002, 'relay says bye'], "the relay's close code and reason reach the client");
 });
 
 t.test('latency on ws messages is measured from outside', async (t) => {

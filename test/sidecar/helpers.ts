@@ -159,9 +159,15 @@ export function outcome(s: net.Socket, waitMs: number): Promise<{ how: 'reset' |
 }
 
 /** A ws echo server that also serves a NIP-11-style JSON document over plain HTTP. */
-export async function wsEchoServer(): Promise<{ port: number; close(): Promise<void>; protocols: string[]; received: string[] }> {
+/**
+ * A WebSocket echo server standing in for a relay. It records what it received, including the close frames, so a
+ * test can tell what crossed the proxy from what the proxy answered itself; the message `close:CODE:REASON` makes
+ * it close the connection from its side.
+ */
+export async function wsEchoServer(): Promise<{ port: number; close(): Promise<void>; protocols: string[]; received: string[]; closes: Array<{ code: number; reason: string }> }> {
   const protocols: string[] = [];
   const received: string[] = [];
+  const closes: Array<{ code: number; reason: string }> = [];
   const server = http.createServer((req, res) => {
     res.writeHead(200, { 'content-type': 'application/nostr+json' });
     res.end(JSON.stringify({ name: 'test relay', accept: req.headers.accept ?? null }));
@@ -169,9 +175,12 @@ export async function wsEchoServer(): Promise<{ port: number; close(): Promise<v
   const wss = new WebSocketServer({ server, handleProtocols: (set) => (set.has('nostr') ? 'nostr' : false) });
   wss.on('connection', (ws, req) => {
     protocols.push(String(req.headers['sec-websocket-protocol'] ?? ''));
+    ws.on('close', (code, reason) => closes.push({ code, reason: reason.toString() }));
     ws.on('message', (d, isBinary) => {
       received.push(d.toString());
-      ws.send(d, { binary: isBinary });
+      const close = /^close:(\d+):(.*)$/.exec(d.toString());
+      if (close) ws.close(Number(close[1]), close[2]);
+      else ws.send(d, { binary: isBinary });
     });
   });
   server.listen(0, '127.0.0.1');
@@ -180,6 +189,7 @@ export async function wsEchoServer(): Promise<{ port: number; close(): Promise<v
     port: (server.address() as net.AddressInfo).port,
     protocols,
     received,
+    closes,
     close: () => {
       for (const c of wss.clients) c.terminate();
       return new Promise((r) => server.close(() => r()));

@@ -399,6 +399,7 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
   const measured: Measured = {
     aborted,
     acked: workload.acks.length,
+    runnerBehind: { behind: workload.stats.behind, due: workload.stats.behind + workload.stats.sent + workload.stats.unsent, error: workload.signerError },
     faults,
     faultErrors: watch.errors,
     check,

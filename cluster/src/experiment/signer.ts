@@ -8,9 +8,16 @@ import { bytesToHex } from 'nostr-tools/utils';
 import type { MixedEvent } from './event-mix.js';
 
 interface Waiting {
+  at: number;
   resolve: (e: MixedEvent) => void;
   reject: (err: Error) => void;
 }
+
+// Loaded from source (tsx, in the tests) the worker still runs the compiled copy: a worker thread does not inherit
+// the TypeScript loader. `make test` builds first.
+const WORKER_URL = import.meta.url.endsWith('.ts')
+  ? new URL('../../dist/experiment/signer-worker.js', import.meta.url)
+  : new URL('./signer-worker.js', import.meta.url);
 
 export class SignerPool {
   private readonly workers: Worker[];
@@ -22,7 +29,8 @@ export class SignerPool {
 
   constructor(size: number) {
     this.workers = Array.from({ length: Math.max(1, size) }, () => {
-      const w = new Worker(new URL('./signer-worker.js', import.meta.url));
+      // Plain JavaScript: no inherited loader flags (a test runner's TypeScript loader made start-up take seconds).
+      const w = new Worker(WORKER_URL, { execArgv: [] });
       w.on('message', (signed: Array<{ id: number; event: MixedEvent }>) => {
         for (const s of signed) {
           this.waiting.get(s.id)?.resolve(s.event);
@@ -33,20 +41,27 @@ export class SignerPool {
         for (const wt of this.waiting.values()) wt.reject(err);
         this.waiting.clear();
       });
-      w.unref();
       return w;
     });
     this.batches = this.workers.map(() => []);
   }
 
-  /** Events waiting for their signature. */
-  get backlog(): number {
-    return this.waiting.size;
+  /** Resolves once every thread has signed one event: the workload's clock starts after the threads are up. */
+  async ready(): Promise<void> {
+    const key = new Uint8Array(32).fill(1);
+    await Promise.all(this.workers.map(() => this.sign({ kind: 1, created_at: 0, tags: [], content: 'warm-up' }, key)));
+  }
+
+  /** How long the oldest event still waiting for its signature has waited (0 when none waits). */
+  get lagMs(): number {
+    // A Map iterates in insertion order: the first entry is the oldest.
+    const oldest = this.waiting.values().next();
+    return oldest.done ? 0 : Date.now() - oldest.value.at;
   }
 
   sign(template: EventTemplate, key: Uint8Array): Promise<MixedEvent> {
     const id = ++this.seq;
-    const promise = new Promise<MixedEvent>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+    const promise = new Promise<MixedEvent>((resolve, reject) => this.waiting.set(id, { at: Date.now(), resolve, reject }));
     this.batches[this.next]!.push({ id, key: bytesToHex(key), template });
     this.next = (this.next + 1) % this.workers.length;
     // One message per worker per turn of the event loop, not one per event.

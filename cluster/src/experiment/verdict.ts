@@ -19,6 +19,8 @@ export interface Measured {
   /** Set when the run was stopped (steady state not met, abort bound, exception). */
   aborted: string | null;
   acked: number;
+  /** Publishes due by the rate that the runner itself could not sign in time, of all that were due. */
+  runnerBehind: { behind: number; due: number; error: string | null };
   /** null for a crash (proven by the restart instead) */
   faults: FaultProof[] | null;
   faultErrors: string[];
@@ -77,6 +79,9 @@ export function judge(m: Measured): Judgement {
   if (m.aborted) return { verdict: 'ABORTED', violations: [`aborted: ${m.aborted}`], inconclusive: [] };
   const inconclusive: string[] = [];
   if (m.acked === 0) inconclusive.push('no event was acknowledged: the workload proved nothing');
+  // More than 5 % of the rate missing is the runner's limit, not the relays': the load it claims was not applied.
+  const { behind, due, error } = m.runnerBehind;
+  if (behind > 0.05 * due) inconclusive.push(`the runner could not sign fast enough: ${behind} of ${due} publishes not sent${error ? ` (${error})` : ''}; lower --rate`);
   if (m.faults !== null) {
     if (m.faults.length === 0) inconclusive.push('the profile placed no fault on any sidecar');
     for (const f of m.faults) if (f.problem) inconclusive.push(`sidecar-${f.node}: fault ${f.fault}: ${f.problem}`);
