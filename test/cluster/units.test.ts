@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { buildLayout, DEFAULT_PORTS, relayEndpoints } from '../../cluster/src/layout.js';
 import { parseGroups, partitionProfileYaml, planPartition } from '../../cluster/src/chaos/shapes.js';
 import { loadProfileSource, PROFILE_ALIASES } from '../../cluster/src/chaos/apply.js';
-import { EXIT_CODES, judge, type Measured } from '../../cluster/src/experiment/verdict.js';
+import { EXIT_CODES, INTEGRITY_UNANSWERED, judge, type Measured } from '../../cluster/src/experiment/verdict.js';
 import type { NodeCheck } from '../../cluster/src/experiment/checker.js';
 import type { FaultProof } from '../../cluster/src/experiment/fault-proof.js';
 import { crashHypothesis, parseHypothesis } from '../../cluster/src/experiment/hypothesis.js';
@@ -132,6 +132,8 @@ t.test('the verdict: precedence and the violation each measurement produces', as
   t.equal(judge(measured({ faults: [proof({ fired: 0, problem: 'installed on postgres but never fired' })] })).verdict, 'INCONCLUSIVE');
   t.equal(judge(measured({ faults: [] })).verdict, 'INCONCLUSIVE', 'a profile that placed nothing tests nothing');
   t.equal(judge(measured({ acked: 0 })).verdict, 'INCONCLUSIVE');
+  t.equal(judge(measured({ integrity: [{ node: 'a', ok: null, detail: INTEGRITY_UNANSWERED }] })).verdict, 'INCONCLUSIVE', 'an integrity check that did not answer was not made');
+  t.equal(judge(measured({ integrity: [{ node: 'a', ok: null, detail: 'endpoint not available' }] })).verdict, 'PASS', 'a relay without the endpoint is not held to it');
   t.equal(judge(measured({ runnerBehind: { behind: 5, due: 100, error: null } })).verdict, 'PASS', '5 % short of the rate is within tolerance');
   t.match(judge(measured({ runnerBehind: { behind: 6, due: 100, error: null } })), { verdict: 'INCONCLUSIVE', inconclusive: [/could not sign fast enough: 6 of 100/] }, 'the load claimed was not applied');
   t.equal(judge(measured({ faults: [proof({ problem: 'x' })], syncMs: null })).verdict, 'FAIL', 'a violation is a failure even when the fault did not bite');

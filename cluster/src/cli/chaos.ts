@@ -144,7 +144,7 @@ await yargs(hideBin(process.argv))
     return result.exitCode;
   }, 2))
   .command('demo', 'The main job: start the cluster (unless up), run every profile as an experiment, print the table, write the report, stop what it started', (y) => y
-    .option('profiles', { type: 'string', default: 'partition,db-outage,redis-outage,latency,flaky,byzantine,crash', describe: 'Comma-separated experiments' })
+    .option('profiles', { type: 'string', default: 'partition,db-outage,redis-outage,latency,flaky,bandwidth,byzantine,crash', describe: 'Comma-separated experiments' })
     .option('nodes', { type: 'number', default: 2, describe: 'Relays in the cluster it starts' })
     .option('hold', { type: 'string', describe: 'Fault duration for every experiment (default per profile)' })
     .option('report', { type: 'string', default: join(reportsDir, 'demo.html'), describe: 'Report file' })

@@ -23,7 +23,7 @@ import { isHealthy, Observer, sampleNode, type Sample } from './observer.js';
 import { coveredBy, Readers } from './readers.js';
 import { ServedClient, unserved } from './served.js';
 import { detect, recoveredAt as recoveryOf } from './times.js';
-import { EXIT_CODES, judge, type Measured, type Verdict } from './verdict.js';
+import { EXIT_CODES, INTEGRITY_UNANSWERED, judge, type Measured, type Verdict } from './verdict.js';
 import { Workload, type Ack, type WorkloadStats } from './workload.js';
 
 export interface ExperimentOptions {
@@ -149,7 +149,8 @@ async function probeReplication(layout: ClusterLayout, targets: CheckTarget[], t
 async function integrityOf(layout: ClusterLayout): Promise<Measured['integrity']> {
   return Promise.all(layout.nodes.map(async (n) => {
     const res = await tryGet<Record<string, unknown>>(`${directEndpoints(layout, n).adminUrl}/admin/events/verify-integrity`, 30_000);
-    if (!res) return { node: n.name, ok: false, detail: 'verify-integrity did not answer' };
+    // Not answered is not checked: INCONCLUSIVE, not a pass and not proof of corruption either.
+    if (!res) return { node: n.name, ok: null, detail: INTEGRITY_UNANSWERED };
     if (res.status === 404) return { node: n.name, ok: null, detail: 'endpoint not available' };
     const b = res.body;
     return { node: n.name, ok: res.status === 200 && b?.ok === true, detail: JSON.stringify(b) };

@@ -45,6 +45,8 @@ export interface Judgement {
   inconclusive: string[];
 }
 
+export const INTEGRITY_UNANSWERED = 'verify-integrity did not answer within 30 s';
+
 const sec = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 const eg = (ids: string[]) => `(e.g. ${ids[0]})`;
 
@@ -78,6 +80,7 @@ export function violations(m: Measured): string[] {
 export function judge(m: Measured): Judgement {
   if (m.aborted) return { verdict: 'ABORTED', violations: [`aborted: ${m.aborted}`], inconclusive: [] };
   const inconclusive: string[] = [];
+  for (const i of m.integrity) if (i.ok === null && i.detail === INTEGRITY_UNANSWERED) inconclusive.push(`relay-${i.node}: ${INTEGRITY_UNANSWERED}`);
   if (m.acked === 0) inconclusive.push('no event was acknowledged: the workload proved nothing');
   // More than 5 % of the rate missing is the runner's limit, not the relays': the load it claims was not applied.
   const { behind, due, error } = m.runnerBehind;
