@@ -19,17 +19,23 @@ export interface ResponderOptions {
   frameSizeLimit: number;
   logger: Logger;
   onSession?: (connection: ClientConnection, records: number) => void;
+  /** A client's (not a proven peer's) NEG-OPEN was refused by the client caps; default: counted on the connection. */
+  onClientRefused?: (connection: ClientConnection) => void;
 }
 
 const SESSIONS = 'negentropy.sessions';
 
 /**
  * The relay side of NIP-77: NEG-OPEN loads the matching (created_at, id) records and answers the
- * initiator's first message; NEG-MSG continues; NEG-CLOSE ends. Any client may open a session (it only
- * learns ids it could query anyway); sessions are bounded in number and size.
+ * initiator's first message; NEG-MSG continues; NEG-CLOSE ends. A proven peer (authenticated as a node we hold
+ * a link to, `ClientConnection.isProvenPeer`) gets `maxSessionsPerConnection` sessions of up to `maxRecords`;
+ * any other connection gets `limits.negentropyClientSessions` sessions of up to
+ * `limits.negentropyClientMaxRecords` (it only learns ids it could query anyway, but a million-row session
+ * costs ~40 MB and a long scan).
  */
 export function negentropyHandlers(options: ResponderOptions): Record<'NEG-OPEN' | 'NEG-MSG' | 'NEG-CLOSE', MessageHandler> {
   const log = options.logger.child({ component: 'negentropy' });
+  options = { onClientRefused: (c) => c.countRefusal('neg-open-client'), ...options };
   const sessionsOf = (c: ClientConnection): Map<string, Reconciler> => {
     let sessions = c.attributes.get(SESSIONS) as Map<string, Reconciler> | undefined;
     if (!sessions) {
@@ -60,10 +66,16 @@ export function negentropyHandlers(options: ResponderOptions): Record<'NEG-OPEN'
         c.notice('invalid: NEG-OPEN needs a subscription id string');
         return;
       }
+      const peer = c.isProvenPeer();
+      const maxSessions = peer ? options.maxSessionsPerConnection : Math.min(options.limits.negentropyClientSessions, options.maxSessionsPerConnection);
+      const maxRecords = peer ? options.maxRecords : Math.min(options.limits.negentropyClientMaxRecords, options.maxRecords);
       const sessions = sessionsOf(c);
       sessions.delete(subId);
-      if (sessions.size >= options.maxSessionsPerConnection) {
-        return fail(c, subId, `blocked: too many negentropy sessions (the limit is ${options.maxSessionsPerConnection})`);
+      if (sessions.size >= maxSessions) {
+        if (!peer) options.onClientRefused?.(c);
+        return fail(c, subId, maxSessions === 0
+          ? 'restricted: negentropy sync is for peers of this relay network'
+          : `blocked: too many negentropy sessions (the limit is ${maxSessions})`);
       }
       let filter;
       try {
@@ -74,9 +86,12 @@ export function negentropyHandlers(options: ResponderOptions): Record<'NEG-OPEN'
       }
       let records;
       try {
-        records = await loadRecords(options.pool, filter, options.maxRecords);
+        records = await loadRecords(options.pool, filter, maxRecords);
       } catch (err) {
-        if (err instanceof TooManyRecordsError) return fail(c, subId, 'blocked: too many records');
+        if (err instanceof TooManyRecordsError) {
+          if (!peer) options.onClientRefused?.(c);
+          return fail(c, subId, `blocked: too many records (the limit is ${maxRecords}${peer ? '' : ' for clients'}); narrow the filter`);
+        }
         log.error({ err, subId }, 'negentropy records could not be read');
         return fail(c, subId, 'error: could not read stored events; try again later');
       }
