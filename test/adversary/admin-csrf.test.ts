@@ -66,6 +66,9 @@ t.test('the runbook curl -d (no Origin, form content type) still works', async (
   const viaLocalhost = await curl('-X', 'POST', `http://localhost:${open.adminPort}/admin/peers/unban`, '-d', '{"address": "127.0.0.9"}');
   t.equal(viaLocalhost.status, 200, `curl http://localhost:PORT works: ${viaLocalhost.body}`);
   t.notOk(await banned(open, '127.0.0.9'), 'unbanned');
+  const nodeFetch = await fetch(`http://127.0.0.1:${open.adminPort}/admin/peers/ban`, { method: 'POST', body: '{"address": "127.0.0.10"}' });
+  t.equal(nodeFetch.status, 200, "Node's fetch (text/plain, sec-fetch-mode: cors, no Origin) is not a browser page");
+  await curl('-X', 'POST', `http://127.0.0.1:${open.adminPort}/admin/peers/unban`, '-d', '{"address": "127.0.0.10"}');
   const notJson = await curl('-X', 'POST', `http://127.0.0.1:${open.adminPort}/admin/peers/ban`, '-d', 'address=127.0.0.9');
   t.equal(notJson.status, 400, 'a real form body is not JSON: 400');
 });

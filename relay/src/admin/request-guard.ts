@@ -14,7 +14,8 @@ import { isIP } from 'node:net';
  *   the token), and so does `/health` (orchestrators probe it by pod IP; it tells only mode and uptime).
  * - With a token configured, every route but `/health` needs it, reads included.
  * - A body on a mutating call must be JSON: `application/json` always; any other content type only from a
- *   non-browser client (no `Origin`, no `Sec-Fetch-*`), which keeps `curl -d '{...}'` (a form content type) working.
+ *   non-browser client (no `Origin`, no `Sec-Fetch-Site`), which keeps `curl -d '{...}'` (a form content type) and
+ *   Node's `fetch(url, { method: 'POST', body: '{...}' })` (text/plain) working.
  */
 export interface AdminAccessPolicy {
   token: string | undefined;
@@ -67,9 +68,12 @@ export class AdminRequestGuard {
     return a.length === b.length && timingSafeEqual(a, b);
   }
 
-  /** Whether the request looks like it came from a browser (which always adds these on the requests that matter). */
+  /**
+   * Whether the request came from a web page: browsers send Origin on every POST and Sec-Fetch-Site on every
+   * request. (Not Sec-Fetch-Mode: Node's fetch sends `sec-fetch-mode: cors` with neither of the others.)
+   */
   static fromBrowser(req: IncomingMessage): boolean {
-    return req.headers.origin !== undefined || req.headers['sec-fetch-site'] !== undefined || req.headers['sec-fetch-mode'] !== undefined;
+    return req.headers.origin !== undefined || req.headers['sec-fetch-site'] !== undefined;
   }
 
   /** Checks everything that does not need the body; returns a refusal or null. */

@@ -71,6 +71,10 @@ export function negentropyHandlers(options: ResponderOptions): Record<'NEG-OPEN'
       const maxRecords = peer ? options.maxRecords : Math.min(options.limits.negentropyClientMaxRecords, options.maxRecords);
       const sessions = sessionsOf(c);
       sessions.delete(subId);
+      if (!peer) {
+        const limited = c.takeQueryToken();
+        if (limited) return fail(c, subId, limited);
+      }
       if (sessions.size >= maxSessions) {
         if (!peer) options.onClientRefused?.(c);
         return fail(c, subId, maxSessions === 0

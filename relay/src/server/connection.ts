@@ -41,6 +41,9 @@ interface RunningQuery {
 /** A slow reader whose send buffer grows past this is disconnected, so memory stays bounded. */
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
 
+/** Longest over-long subscription id echoed whole in a CLOSED (the most max_subid_length may be set to). */
+const MAX_ECHOED_SUBID = 1024;
+
 let nextConnectionId = 1;
 
 /** One client WebSocket: parses NIP-01 frames, enforces the advertised limits, answers every EVENT and REQ. */
@@ -101,6 +104,25 @@ export class ClientConnection implements Subscriber {
    */
   isProvenPeer(): boolean {
     return this.source.kind === 'peer' && (this.deps.isNetworkMember?.(this.source.nodeId) ?? false);
+  }
+
+  /**
+   * Takes one token from this connection's and its IP's REQ buckets (NIP-77 NEG-OPEN from clients shares them:
+   * each is a query too); proven peers are exempt. Returns a `rate-limited:` reason when either is empty, counted; null otherwise.
+   */
+  takeQueryToken(): string | null {
+    const { limits, shared } = this.deps;
+    // Members of our relay network heartbeat and reconcile with REQs; their load is bounded by the query slots.
+    if (this.isProvenPeer()) return null;
+    if (!this.reqBucket.take()) {
+      shared.metrics.refused.inc({ reason: 'req-rate-connection' });
+      return `rate-limited: more than ${limits.reqRatePerSecond} REQs per second on this connection`;
+    }
+    if (!this.ipLimits.takeIp()) {
+      shared.metrics.refused.inc({ reason: 'req-rate-ip' });
+      return `rate-limited: more than ${limits.reqRatePerIp} REQs per second from your address`;
+    }
+    return null;
   }
 
   /** Counts a message refused by a connection limit (relay_client_refusals_total). */
@@ -197,8 +219,9 @@ export class ClientConnection implements Subscriber {
     }
     if (subId.length > limits.maxSubidLength) {
       metrics.reqsServed.inc({ outcome: 'closed' });
-      // The id is not echoed back whole: a 100 KB id must not cost 100 KB of answer.
-      this.send(closedFrame(subId.slice(0, limits.maxSubidLength), `invalid: subscription id is longer than ${limits.maxSubidLength} characters`));
+      // A slightly long id is echoed so the client can match the answer; a huge one (100 KB) is not echoed whole.
+      const echoed = subId.length <= MAX_ECHOED_SUBID ? subId : subId.slice(0, limits.maxSubidLength);
+      this.send(closedFrame(echoed, `invalid: subscription id is longer than ${limits.maxSubidLength} characters`));
       return;
     }
     const refuse = (reason: string, outcome: 'closed' | 'rate-limited' = 'closed') => {
@@ -206,14 +229,8 @@ export class ClientConnection implements Subscriber {
       this.send(closedFrame(subId, reason));
     };
     // Rate limits before any parsing: a flood costs a bucket check and a CLOSED each.
-    if (!this.reqBucket.take()) {
-      shared.metrics.refused.inc({ reason: 'req-rate-connection' });
-      return refuse(`rate-limited: more than ${limits.reqRatePerSecond} REQs per second on this connection`, 'rate-limited');
-    }
-    if (!this.ipLimits.takeIp()) {
-      shared.metrics.refused.inc({ reason: 'req-rate-ip' });
-      return refuse(`rate-limited: more than ${limits.reqRatePerIp} REQs per second from your address`, 'rate-limited');
-    }
+    const limited = this.takeQueryToken();
+    if (limited) return refuse(limited, 'rate-limited');
     const rawFilters = message.slice(2);
     if (rawFilters.length === 0) return refuse('invalid: REQ needs at least one filter');
     if (rawFilters.length > limits.maxFilters) return refuse(`invalid: more than ${limits.maxFilters} filters`);
