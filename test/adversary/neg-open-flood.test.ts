@@ -49,6 +49,19 @@ t.test('a client NEG-OPEN over the client record cap is refused; a narrower filt
   t.equal(Number(line?.split(' ').at(-1)), 2, `counted: ${line}`);
 });
 
+t.test('NEG-OPENs sent together cannot all pass the session count while records load', async (t) => {
+  const c = await RawClient.connect(relay.url);
+  // One TCP write, so the relay reads all five before any records query returns.
+  const socket = (c.ws as unknown as { _socket: import('node:net').Socket })._socket;
+  socket.cork();
+  for (let i = 0; i < 5; i++) c.send(['NEG-OPEN', `together${i}`, { kinds: [7] }, firstMessage()]);
+  process.nextTick(() => socket.uncork());
+  const answers = await Promise.all([0, 1, 2, 3, 4].map((i) => c.next((f) => (f[0] === 'NEG-MSG' || f[0] === 'NEG-ERR') && f[1] === `together${i}`)));
+  t.equal(answers.filter((f) => f[0] === 'NEG-MSG').length, 1, 'one session opened (the client limit is 1)');
+  t.equal(answers.filter((f) => f[0] === 'NEG-ERR' && /too many negentropy sessions/.test(String(f[2]))).length, 4);
+  await c.close();
+});
+
 t.test('flooding NEG-OPENs is answered, bounded, and the relay keeps serving', async (t) => {
   const c = await RawClient.connect(relay.url);
   for (let i = 0; i < 200; i++) c.send(['NEG-OPEN', `s${i}`, {}, firstMessage()]);

@@ -26,6 +26,14 @@ export interface ResponderOptions {
 const SESSIONS = 'negentropy.sessions';
 
 /**
+ * A session whose records are still loading holds its slot, so NEG-OPENs sent together cannot all pass the
+ * session count while the first ones wait for PostgreSQL.
+ */
+interface Loading {
+  loading: true;
+}
+
+/**
  * The relay side of NIP-77: NEG-OPEN loads the matching (created_at, id) records and answers the
  * initiator's first message; NEG-MSG continues; NEG-CLOSE ends. A proven peer (authenticated as a node we hold
  * a link to, `ClientConnection.isProvenPeer`) gets `maxSessionsPerConnection` sessions of up to `maxRecords`;
@@ -36,8 +44,8 @@ const SESSIONS = 'negentropy.sessions';
 export function negentropyHandlers(options: ResponderOptions): Record<'NEG-OPEN' | 'NEG-MSG' | 'NEG-CLOSE', MessageHandler> {
   const log = options.logger.child({ component: 'negentropy' });
   options = { onClientRefused: (c) => c.countRefusal('neg-open-client'), ...options };
-  const sessionsOf = (c: ClientConnection): Map<string, Reconciler> => {
-    let sessions = c.attributes.get(SESSIONS) as Map<string, Reconciler> | undefined;
+  const sessionsOf = (c: ClientConnection): Map<string, Reconciler | Loading> => {
+    let sessions = c.attributes.get(SESSIONS) as Map<string, Reconciler | Loading> | undefined;
     if (!sessions) {
       sessions = new Map();
       c.attributes.set(SESSIONS, sessions);
@@ -88,10 +96,14 @@ export function negentropyHandlers(options: ResponderOptions): Record<'NEG-OPEN'
         if (err instanceof FilterError) return fail(c, subId, 'invalid: ' + err.message);
         throw err;
       }
+      const loading: Loading = { loading: true };
+      sessions.set(subId, loading);
       let records;
       try {
         records = await loadRecords(options.pool, filter, maxRecords);
       } catch (err) {
+        // Closed or replaced (same id) meanwhile: the answer belongs to nobody.
+        if (sessions.get(subId) !== loading) return;
         if (err instanceof TooManyRecordsError) {
           if (!peer) options.onClientRefused?.(c);
           return fail(c, subId, `blocked: too many records (the limit is ${maxRecords}${peer ? '' : ' for clients'}); narrow the filter`);
@@ -99,6 +111,7 @@ export function negentropyHandlers(options: ResponderOptions): Record<'NEG-OPEN'
         log.error({ err, subId }, 'negentropy records could not be read');
         return fail(c, subId, 'error: could not read stored events; try again later');
       }
+      if (sessions.get(subId) !== loading) return;
       const session = new Reconciler(NegentropyVector.fromRecords(records), false, options.frameSizeLimit);
       sessions.set(subId, session);
       options.onSession?.(c, records.length);
@@ -110,6 +123,7 @@ export function negentropyHandlers(options: ResponderOptions): Record<'NEG-OPEN'
       if (typeof subId !== 'string') return c.notice('invalid: NEG-MSG needs a subscription id string');
       const session = sessionsOf(c).get(subId);
       if (!session) return fail(c, subId, 'closed: no such negentropy session');
+      if (!(session instanceof Reconciler)) return fail(c, subId, 'invalid: NEG-MSG before the NEG-OPEN was answered');
       answer(c, subId, session, hex);
     },
     'NEG-CLOSE': (c, message) => {
