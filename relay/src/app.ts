@@ -99,12 +99,22 @@ export class Relay {
       information: () => relayInformation(config, VERSION, this.nodeId ?? undefined),
       admit: (req) => (this.access.isBanned(req.socket.remoteAddress ?? '') ? 'blocked: this address is banned' : null),
     });
-    this.admin = new AdminServer({ host: config.adminHost, port: config.adminPort, token: config.adminToken, logger });
+    this.admin = new AdminServer({
+      host: config.adminHost,
+      port: config.adminPort,
+      token: config.adminToken,
+      allowedHosts: config.adminAllowedHosts,
+      allowedOrigins: config.adminAllowedOrigins,
+      registry: this.metrics.registry,
+      logger,
+    });
     registerCoreRoutes(this.admin, this);
     this.storage.registerRoutes(this.admin, this.verifier);
     this.addStatus(() => this.storage.status());
     this.access = attachReputation(this);
     this.peering = attachPeering(this);
+    // A proven peer (full NIP-77 sessions) is a node we hold a peer link to, not merely any key that AUTHed.
+    this.server.isNetworkMember = (nodeId) => this.peering.list().some((link) => link.remoteNodeId === nodeId && link.state !== 'banned');
   }
 
   /** Adds fields to /admin/status (peers, journal, ...). */

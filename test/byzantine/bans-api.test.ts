@@ -117,8 +117,10 @@ t.test('mutating calls need the token when one is configured', async (t) => {
   t.equal(denied.status, 401);
   const wrong = await curl('-X', 'POST', url, '-H', 'Authorization: Bearer nope', '-d', `{"nodeId": "${peerId}"}`);
   t.equal(wrong.status, 401);
-  const read = await curl(`http://127.0.0.1:${b.adminPort}/admin/bans`);
-  t.equal(read.status, 200, 'reads need no token');
+  const unauthenticatedRead = await curl(`http://127.0.0.1:${b.adminPort}/admin/bans`);
+  t.equal(unauthenticatedRead.status, 401, 'with a token configured, reads need it too');
+  const read = await curl(`http://127.0.0.1:${b.adminPort}/admin/bans`, '-H', 'Authorization: Bearer s3cret');
+  t.equal(read.status, 200, 'reads with the token');
   t.same(read.json.bans, []);
 });
 
@@ -132,7 +134,7 @@ t.test('export from A, import into B: the same bans, expiry kept; importing twic
   const imported = await curl('-X', 'POST', `http://127.0.0.1:${b.adminPort}/admin/bans/import`, '-H', 'Authorization: Bearer s3cret', '-d', `@${file}`);
   t.equal(imported.status, 200, imported.body);
   t.equal(imported.json.imported, exported.json.bans.length, `${imported.json.imported} bans imported`);
-  const onB = await curl(`http://127.0.0.1:${b.adminPort}/admin/bans`);
+  const onB = await curl(`http://127.0.0.1:${b.adminPort}/admin/bans`, '-H', 'Authorization: Bearer s3cret');
   const view = (bans: Array<{ subject: string; expiresAt: string | null }>) =>
     bans.map((x) => ({ subject: x.subject, expiresAt: x.expiresAt === null ? null : Math.round(Date.parse(x.expiresAt) / 1000) })).sort((p, q) => p.subject.localeCompare(q.subject));
   t.same(view(lasting(onB.json.bans)), view(lasting(exported.json.bans)), 'round trip: same subjects and expiry');

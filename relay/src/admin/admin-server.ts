@@ -1,7 +1,8 @@
-import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
 import { listenOn } from '../server/listen.js';
+import { AdminRequestGuard } from './request-guard.js';
 
 export class HttpError extends Error {
   constructor(readonly status: number, message: string) {
@@ -30,17 +31,36 @@ interface Route {
 
 const MAX_BODY = 4 * 1024 * 1024;
 
+export interface AdminServerOptions {
+  host: string;
+  port: number;
+  token: string | undefined;
+  /** Extra Host names the API answers to (besides loopback and the bind address). */
+  allowedHosts?: string[];
+  /** Browser origins allowed to call the API (none by default). */
+  allowedOrigins?: string[];
+  /** Where the refusal counter is registered (absent: not counted). */
+  registry?: Registry;
+  logger: Logger;
+}
+
 /**
  * The admin HTTP API. Routes are registered by the components that own them (status, peers, bans...).
- * Every mutating call (anything but GET/HEAD) needs the admin token when one is configured.
+ * Access rules (token, Origin, Host, content type) are in request-guard.ts and docs/OPERATIONS.md.
  */
 export class AdminServer {
   private readonly routes: Route[] = [];
   private readonly http: Server;
   private readonly log: Logger;
+  private readonly guard: AdminRequestGuard;
+  private readonly refused: Counter<'reason'> | undefined;
 
-  constructor(private readonly options: { host: string; port: number; token: string | undefined; logger: Logger }) {
+  constructor(private readonly options: AdminServerOptions) {
     this.log = options.logger.child({ component: 'admin' });
+    this.guard = new AdminRequestGuard({ token: options.token, bindHost: options.host, allowedHosts: options.allowedHosts ?? [], allowedOrigins: options.allowedOrigins ?? [] });
+    this.refused = options.registry
+      ? new Counter({ name: 'relay_admin_refused_total', help: 'Admin API requests refused, by reason (origin, fetch-site, host, token, content-type)', labelNames: ['reason'], registers: [options.registry] })
+      : undefined;
     this.http = createServer((req, res) => void this.dispatch(req, res));
   }
 
@@ -60,40 +80,47 @@ export class AdminServer {
     await closed;
   }
 
-  private authorized(req: IncomingMessage): boolean {
-    const token = this.options.token;
-    if (!token) return true;
-    const header = req.headers.authorization ?? '';
-    const given = header.startsWith('Bearer ') ? header.slice(7) : String(req.headers['x-admin-token'] ?? '');
-    const a = Buffer.from(given);
-    const b = Buffer.from(token);
-    return a.length === b.length && timingSafeEqual(a, b);
-  }
-
   private async dispatch(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://admin');
     const path = url.pathname.replace(/\/+$/, '') || '/';
     const method = req.method ?? 'GET';
     try {
+      const refusal = this.guard.check(req, path);
+      if (refusal) {
+        this.refused?.inc({ reason: refusal.reason });
+        this.log.warn({ path, method, reason: refusal.reason, origin: req.headers.origin, host: req.headers.host }, 'admin request refused');
+        throw new HttpError(refusal.status, refusal.message);
+      }
       const candidates = this.routes.filter((r) => r.path === path);
       if (candidates.length === 0) throw new HttpError(404, `no such endpoint: ${path}`);
       const route = candidates.find((r) => r.method === method || (method === 'HEAD' && r.method === 'GET'));
       if (!route) throw new HttpError(405, `${method} not allowed on ${path} (use ${candidates.map((r) => r.method).join(', ')})`);
-      if (method !== 'GET' && method !== 'HEAD' && !this.authorized(req)) {
-        throw new HttpError(401, 'admin token required (Authorization: Bearer <token>)');
-      }
-      const body = method === 'GET' || method === 'HEAD' ? undefined : await readJsonBody(req);
+      const mutating = method !== 'GET' && method !== 'HEAD';
+      const body = mutating ? await this.readBody(req) : undefined;
       const result = await route.handler({ method, path, query: url.searchParams, body, raw: req });
       send(res, result);
     } catch (err) {
+      // A refused request may still be sending its body: answer anyway and close.
+      if (!req.complete) res.setHeader('connection', 'close');
       const status = err instanceof HttpError ? err.status : 500;
       if (status === 500) this.log.error({ err, path }, 'admin request failed');
       send(res, { status, body: { error: (err as Error).message, status } });
     }
   }
+
+  /** Reads a mutating call's body: JSON, and from a browser only with a JSON content type (no CORS-simple POST). */
+  private readBody(req: IncomingMessage): Promise<unknown> {
+    return readJsonBody(req, () => {
+      const refusal = this.guard.checkBodyType(req);
+      if (!refusal) return;
+      this.refused?.inc({ reason: refusal.reason });
+      this.log.warn({ path: req.url, reason: refusal.reason, contentType: req.headers['content-type'] }, 'admin request refused');
+      throw new HttpError(refusal.status, refusal.message);
+    });
+  }
 }
 
-async function readJsonBody(req: IncomingMessage): Promise<unknown> {
+async function readJsonBody(req: IncomingMessage, beforeParse: () => void): Promise<unknown> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -103,6 +130,7 @@ async function readJsonBody(req: IncomingMessage): Promise<unknown> {
   }
   const text = Buffer.concat(chunks).toString('utf8').trim();
   if (text === '') return undefined;
+  beforeParse();
   try {
     return JSON.parse(text);
   } catch {

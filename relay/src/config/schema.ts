@@ -8,6 +8,10 @@ export interface RelayConfig {
   adminPort: number;
   /** Required for mutating admin calls when set; required to bind the admin API off loopback. */
   adminToken: string | undefined;
+  /** Host header names the admin API answers to besides loopback and admin_host (DNS rebinding guard). */
+  adminAllowedHosts: string[];
+  /** Browser origins allowed to call the admin API; any other request with an Origin header is refused (CSRF). */
+  adminAllowedOrigins: string[];
   databaseUrl: string;
   /** Size of the pg Pool. */
   dbPoolSize: number;
@@ -85,6 +89,19 @@ export interface RelayLimits {
   maxInflightPerConnection: number;
   /** Seconds a REQ's initial query may take before it is CLOSED with `error:`. */
   queryTimeoutMs: number;
+  /** REQs one connection may send per second (token bucket, bursts of req_burst); past it: CLOSED `rate-limited:`. */
+  reqRatePerSecond: number;
+  reqBurst: number;
+  /** REQs all connections from one IP address may send per second (bursts of twice that); 0 = unlimited. */
+  reqRatePerIp: number;
+  /** Initial REQ queries one connection may have running at once (the rest wait their turn). */
+  maxQueriesPerConnection: number;
+  /** Initial REQ queries running at once across the relay (the rest wait, within query_timeout_ms). */
+  maxQueries: number;
+  /** Most records a NIP-77 session opened by a client (not a proven peer) may reconcile. */
+  negentropyClientMaxRecords: number;
+  /** NIP-77 sessions a client (not a proven peer) may hold open at once. */
+  negentropyClientSessions: number;
 }
 
 export const DEFAULT_CONFIG: RelayConfig = {
@@ -93,6 +110,8 @@ export const DEFAULT_CONFIG: RelayConfig = {
   adminHost: '127.0.0.1',
   adminPort: 8080,
   adminToken: undefined,
+  adminAllowedHosts: [],
+  adminAllowedOrigins: [],
   databaseUrl: 'postgres://postgres@127.0.0.1:5432/nostr_relay',
   dbPoolSize: 10,
   dbStatementTimeoutMs: 5000,
@@ -119,6 +138,13 @@ export const DEFAULT_CONFIG: RelayConfig = {
     createdAtUpperLimit: 900,
     maxInflightPerConnection: 1000,
     queryTimeoutMs: 4000,
+    reqRatePerSecond: 20,
+    reqBurst: 50,
+    reqRatePerIp: 200,
+    maxQueriesPerConnection: 4,
+    maxQueries: 32,
+    negentropyClientMaxRecords: 10000,
+    negentropyClientSessions: 1,
   },
   logLevel: 'info',
   dataDir: './data/relay',

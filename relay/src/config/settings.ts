@@ -24,7 +24,9 @@ export const SETTINGS: SettingSpec[] = [
   { path: 'port', type: 'int', min: 0, max: 65535, describe: 'Client WebSocket port (NIP-01, NIP-11)' },
   { path: 'adminHost', type: 'string', describe: 'Admin HTTP API listen address' },
   { path: 'adminPort', type: 'int', min: 0, max: 65535, describe: 'Admin HTTP API port' },
-  { path: 'adminToken', type: 'string', describe: 'Bearer token required by mutating admin calls' },
+  { path: 'adminToken', type: 'string', describe: 'Bearer token required by every admin call but /health' },
+  { path: 'adminAllowedHosts', type: 'list', describe: 'Host names the admin API answers to besides loopback and admin_host' },
+  { path: 'adminAllowedOrigins', type: 'list', describe: 'Browser origins allowed to call the admin API (default: none)' },
   { path: 'databaseUrl', type: 'string', describe: 'PostgreSQL connection URL' },
   { path: 'dbPoolSize', type: 'int', min: 1, max: 1000, describe: 'PostgreSQL connection pool size' },
   { path: 'dbStatementTimeoutMs', type: 'int', min: 100, describe: 'Statement timeout, ms' },
@@ -74,6 +76,13 @@ export const SETTINGS: SettingSpec[] = [
   { path: 'limits.createdAtUpperLimit', type: 'int', min: 0, describe: 'How far ahead created_at may be, seconds' },
   { path: 'limits.maxInflightPerConnection', type: 'int', min: 1, describe: 'Events in flight before a connection is paused' },
   { path: 'limits.queryTimeoutMs', type: 'int', min: 100, describe: 'Deadline of a REQ initial query, ms' },
+  { path: 'limits.reqRatePerSecond', type: 'int', min: 1, describe: 'REQs per second per connection (past it: CLOSED rate-limited)' },
+  { path: 'limits.reqBurst', type: 'int', min: 1, describe: 'REQ burst per connection before req_rate_per_second applies' },
+  { path: 'limits.reqRatePerIp', type: 'int', min: 0, describe: 'REQs per second from one IP over all its connections (0 = unlimited)' },
+  { path: 'limits.maxQueriesPerConnection', type: 'int', min: 1, describe: 'REQ initial queries running at once per connection' },
+  { path: 'limits.maxQueries', type: 'int', min: 1, describe: 'REQ initial queries running at once across the relay' },
+  { path: 'limits.negentropyClientMaxRecords', type: 'int', min: 0, describe: 'Most records a NIP-77 session of a client (not a proven peer) reconciles' },
+  { path: 'limits.negentropyClientSessions', type: 'int', min: 0, describe: 'NIP-77 sessions a client (not a proven peer) may hold (0 = peers only)' },
 ];
 
 const snake = (s: string) => s.replace(/[A-Z]/g, (c) => '_' + c.toLowerCase());

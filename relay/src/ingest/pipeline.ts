@@ -3,7 +3,7 @@ import type { RelayLimits } from '../config/schema.js';
 import type { SignatureVerifier } from '../crypto/types.js';
 import type { RelayMetrics } from '../metrics/registry.js';
 import { computeEventId, eventShapeError, type NostrEvent } from '../nostr/event.js';
-import { isExpired, kindClass } from '../nostr/kinds.js';
+import { isExpired, isProtected, kindClass } from '../nostr/kinds.js';
 import type { SubscriptionRegistry, Subscriber } from '../server/subscriptions.js';
 import { StorageError, type EventCache, type EventStore, type StoredEvent } from '../storage/types.js';
 import { RecentEvents } from './recent-events.js';
@@ -32,6 +32,10 @@ export interface PipelineDeps {
   limits: RelayLimits;
   logger: Logger;
 }
+
+/** NIP-70 refusals; the connection answers them with an AUTH challenge. */
+export const PROTECTED_AUTH_REQUIRED = 'auth-required: this event is protected (NIP-70): AUTH (NIP-42) as its author to publish it';
+export const PROTECTED_WRONG_AUTHOR = 'restricted: this event is protected (NIP-70): only its author may publish it; you are authenticated as another key';
 
 const ok = (message = ''): IngestResult => ({ ok: true, message });
 const refuse = (message: string): IngestResult => ({ ok: false, message });
@@ -109,6 +113,8 @@ export class IngestPipeline {
       return refuse('invalid: event id does not match the sha256 of its serialization');
     }
     if (isExpired(event, Math.floor(Date.now() / 1000))) return refuse('invalid: event has expired (NIP-40)');
+    const protectedRefusal = this.protectedRefusal(event, source);
+    if (protectedRefusal) return protectedRefusal;
     for (const guard of this.guards) {
       const refusal = await guard.check(event, source);
       if (refusal) return refusal;
@@ -204,6 +210,21 @@ export class IngestPipeline {
 
   private notifyInvalid(source: IngestSource, reason: 'id' | 'signature' | 'shape'): void {
     for (const listener of this.invalidListeners) listener(source, reason);
+  }
+
+  /**
+   * NIP-70: a `["-"]` event is accepted only from a connection authenticated (NIP-42) as its author. An
+   * authenticated connection's source is a peer source carrying the key it proved (peers/peer-auth.ts), so the
+   * author check is `source.nodeId === event.pubkey`. There is no relay-to-relay exception: our relays never
+   * forward protected events (peers/forwarder.ts, negentropy/storage.ts), and any key can AUTH and so look like a
+   * peer; a protected event a peer relays (a third-party relay's live REQ answer) is refused like any other.
+   * The check trusts `pubkey` before the signature is verified: it only ever refuses on it; an accepted event
+   * still has its signature verified below.
+   */
+  private protectedRefusal(event: NostrEvent, source: IngestSource): IngestResult | null {
+    if (!isProtected(event)) return null;
+    if (source.kind === 'peer' && source.nodeId === event.pubkey) return null;
+    return refuse(source.kind === 'peer' && source.connectionId !== undefined ? PROTECTED_WRONG_AUTHOR : PROTECTED_AUTH_REQUIRED);
   }
 
   private limitError(event: NostrEvent): IngestResult | null {

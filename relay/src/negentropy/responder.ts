@@ -19,19 +19,33 @@ export interface ResponderOptions {
   frameSizeLimit: number;
   logger: Logger;
   onSession?: (connection: ClientConnection, records: number) => void;
+  /** A client's (not a proven peer's) NEG-OPEN was refused by the client caps; default: counted on the connection. */
+  onClientRefused?: (connection: ClientConnection) => void;
 }
 
 const SESSIONS = 'negentropy.sessions';
 
 /**
+ * A session whose records are still loading holds its slot, so NEG-OPENs sent together cannot all pass the
+ * session count while the first ones wait for PostgreSQL.
+ */
+interface Loading {
+  loading: true;
+}
+
+/**
  * The relay side of NIP-77: NEG-OPEN loads the matching (created_at, id) records and answers the
- * initiator's first message; NEG-MSG continues; NEG-CLOSE ends. Any client may open a session (it only
- * learns ids it could query anyway); sessions are bounded in number and size.
+ * initiator's first message; NEG-MSG continues; NEG-CLOSE ends. A proven peer (authenticated as a node we hold
+ * a link to, `ClientConnection.isProvenPeer`) gets `maxSessionsPerConnection` sessions of up to `maxRecords`;
+ * any other connection gets `limits.negentropyClientSessions` sessions of up to
+ * `limits.negentropyClientMaxRecords` (it only learns ids it could query anyway, but a million-row session
+ * costs ~40 MB and a long scan).
  */
 export function negentropyHandlers(options: ResponderOptions): Record<'NEG-OPEN' | 'NEG-MSG' | 'NEG-CLOSE', MessageHandler> {
   const log = options.logger.child({ component: 'negentropy' });
-  const sessionsOf = (c: ClientConnection): Map<string, Reconciler> => {
-    let sessions = c.attributes.get(SESSIONS) as Map<string, Reconciler> | undefined;
+  options = { onClientRefused: (c) => c.countRefusal('neg-open-client'), ...options };
+  const sessionsOf = (c: ClientConnection): Map<string, Reconciler | Loading> => {
+    let sessions = c.attributes.get(SESSIONS) as Map<string, Reconciler | Loading> | undefined;
     if (!sessions) {
       sessions = new Map();
       c.attributes.set(SESSIONS, sessions);
@@ -60,10 +74,20 @@ export function negentropyHandlers(options: ResponderOptions): Record<'NEG-OPEN'
         c.notice('invalid: NEG-OPEN needs a subscription id string');
         return;
       }
+      const peer = c.isProvenPeer();
+      const maxSessions = peer ? options.maxSessionsPerConnection : Math.min(options.limits.negentropyClientSessions, options.maxSessionsPerConnection);
+      const maxRecords = peer ? options.maxRecords : Math.min(options.limits.negentropyClientMaxRecords, options.maxRecords);
       const sessions = sessionsOf(c);
       sessions.delete(subId);
-      if (sessions.size >= options.maxSessionsPerConnection) {
-        return fail(c, subId, `blocked: too many negentropy sessions (the limit is ${options.maxSessionsPerConnection})`);
+      if (!peer) {
+        const limited = c.takeQueryToken();
+        if (limited) return fail(c, subId, limited);
+      }
+      if (sessions.size >= maxSessions) {
+        if (!peer) options.onClientRefused?.(c);
+        return fail(c, subId, maxSessions === 0
+          ? 'restricted: negentropy sync is for peers of this relay network'
+          : `blocked: too many negentropy sessions (the limit is ${maxSessions})`);
       }
       let filter;
       try {
@@ -72,14 +96,22 @@ export function negentropyHandlers(options: ResponderOptions): Record<'NEG-OPEN'
         if (err instanceof FilterError) return fail(c, subId, 'invalid: ' + err.message);
         throw err;
       }
+      const loading: Loading = { loading: true };
+      sessions.set(subId, loading);
       let records;
       try {
-        records = await loadRecords(options.pool, filter, options.maxRecords);
+        records = await loadRecords(options.pool, filter, maxRecords);
       } catch (err) {
-        if (err instanceof TooManyRecordsError) return fail(c, subId, 'blocked: too many records');
+        // Closed or replaced (same id) meanwhile: the answer belongs to nobody.
+        if (sessions.get(subId) !== loading) return;
+        if (err instanceof TooManyRecordsError) {
+          if (!peer) options.onClientRefused?.(c);
+          return fail(c, subId, `blocked: too many records (the limit is ${maxRecords}${peer ? '' : ' for clients'}); narrow the filter`);
+        }
         log.error({ err, subId }, 'negentropy records could not be read');
         return fail(c, subId, 'error: could not read stored events; try again later');
       }
+      if (sessions.get(subId) !== loading) return;
       const session = new Reconciler(NegentropyVector.fromRecords(records), false, options.frameSizeLimit);
       sessions.set(subId, session);
       options.onSession?.(c, records.length);
@@ -91,6 +123,7 @@ export function negentropyHandlers(options: ResponderOptions): Record<'NEG-OPEN'
       if (typeof subId !== 'string') return c.notice('invalid: NEG-MSG needs a subscription id string');
       const session = sessionsOf(c).get(subId);
       if (!session) return fail(c, subId, 'closed: no such negentropy session');
+      if (!(session instanceof Reconciler)) return fail(c, subId, 'invalid: NEG-MSG before the NEG-OPEN was answered');
       answer(c, subId, session, hex);
     },
     'NEG-CLOSE': (c, message) => {

@@ -8,6 +8,10 @@ import { FilterError, filterIsEmpty, parseFilter, type Filter } from '../nostr/f
 import { closedFrame, eoseFrame, eventFrame, noticeFrame, okFrame } from './messages.js';
 import type { EventReader } from './reader.js';
 import type { Subscriber, SubscriptionRegistry } from './subscriptions.js';
+import { ipOfAddress } from '../security/subjects.js';
+import { PROTECTED_AUTH_REQUIRED, PROTECTED_WRONG_AUTHOR } from '../ingest/pipeline.js';
+import { randomBytes } from 'node:crypto';
+import { Semaphore, TokenBucket, type ClientRefusal, type SharedReqLimits } from './req-limits.js';
 
 /** Handles a message type beyond NIP-01's (AUTH, NEG-OPEN ...). Registered on the server by later layers. */
 export type MessageHandler = (connection: ClientConnection, message: unknown[]) => void | Promise<void>;
@@ -20,10 +24,25 @@ export interface ConnectionDeps {
   limits: RelayLimits;
   logger: Logger;
   handlers: Map<string, MessageHandler>;
+  /** Global query slots, per-IP REQ buckets and the limit counters. */
+  shared: SharedReqLimits;
+  /** Whether a node id is a member of our relay network (we hold a link to it); absent: none is. */
+  isNetworkMember?: (nodeId: string) => boolean;
+}
+
+/** The NIP-42 challenge the AUTH handler (peers/peer-auth.ts) checks an AUTH answer against. */
+const AUTH_CHALLENGE_ATTRIBUTE = 'nip42.challenge';
+
+/** A REQ whose initial query is running: superseded (same id again) or closed when this entry is replaced. */
+interface RunningQuery {
+  controller: AbortController;
 }
 
 /** A slow reader whose send buffer grows past this is disconnected, so memory stays bounded. */
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+
+/** Longest over-long subscription id echoed whole in a CLOSED (the most max_subid_length may be set to). */
+const MAX_ECHOED_SUBID = 1024;
 
 let nextConnectionId = 1;
 
@@ -37,15 +56,23 @@ export class ClientConnection implements Subscriber {
   /** Told about every malformed message (each NOTICE starting with `invalid:`), e.g. to penalise the sender. */
   onMalformed: ((reason: string) => void) | undefined;
   private inflight = 0;
-  /** Bumped when a subscription id is reused, so a superseded REQ's late results are dropped. */
-  private readonly generations = new Map<string, number>();
-  private readonly queries = new Map<string, AbortController>();
+  /**
+   * Initial queries in flight, by subscription id. Only open subscriptions have an entry (bounded by
+   * max_subscriptions); a REQ reusing the id or a CLOSE replaces or drops it, so late results are recognised.
+   */
+  private readonly queries = new Map<string, RunningQuery>();
+  private readonly reqBucket: TokenBucket;
+  private readonly querySlots: Semaphore;
+  private readonly ipLimits: { takeIp: () => boolean; leave: () => void };
   private closed = false;
   private readonly log: Logger;
 
   constructor(readonly socket: WebSocket, readonly address: string, private readonly deps: ConnectionDeps) {
     this.source = { kind: 'client', address, connectionId: this.id };
     this.log = deps.logger.child({ component: 'connection', connectionId: this.id, address });
+    this.reqBucket = new TokenBucket(deps.limits.reqRatePerSecond, deps.limits.reqBurst);
+    this.querySlots = new Semaphore(deps.limits.maxQueriesPerConnection);
+    this.ipLimits = deps.shared.join(ipOfAddress(address));
     socket.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(data, isBinary));
     socket.on('close', () => this.onClose());
     socket.on('error', (err) => this.log.debug({ err }, 'socket error'));
@@ -69,6 +96,38 @@ export class ClientConnection implements Subscriber {
   notice(message: string): void {
     if (message.startsWith('invalid:')) this.onMalformed?.(message);
     this.send(noticeFrame(message));
+  }
+
+  /**
+   * A peer we trust with peer-sized work (full NIP-77 sessions): authenticated (NIP-42) as a node id that is a
+   * member of our relay network, i.e. one we hold a peer link to. Any key can AUTH, so AUTH alone is not enough.
+   */
+  isProvenPeer(): boolean {
+    return this.source.kind === 'peer' && (this.deps.isNetworkMember?.(this.source.nodeId) ?? false);
+  }
+
+  /**
+   * Takes one token from this connection's and its IP's REQ buckets (NIP-77 NEG-OPEN from clients shares them:
+   * each is a query too); proven peers are exempt. Returns a `rate-limited:` reason when either is empty, counted; null otherwise.
+   */
+  takeQueryToken(): string | null {
+    const { limits, shared } = this.deps;
+    // Members of our relay network heartbeat and reconcile with REQs; their load is bounded by the query slots.
+    if (this.isProvenPeer()) return null;
+    if (!this.reqBucket.take()) {
+      shared.metrics.refused.inc({ reason: 'req-rate-connection' });
+      return `rate-limited: more than ${limits.reqRatePerSecond} REQs per second on this connection`;
+    }
+    if (!this.ipLimits.takeIp()) {
+      shared.metrics.refused.inc({ reason: 'req-rate-ip' });
+      return `rate-limited: more than ${limits.reqRatePerIp} REQs per second from your address`;
+    }
+    return null;
+  }
+
+  /** Counts a message refused by a connection limit (relay_client_refusals_total). */
+  countRefusal(reason: ClientRefusal): void {
+    this.deps.shared.metrics.refused.inc({ reason });
   }
 
   close(code = 1000, reason = ''): void {
@@ -131,22 +190,47 @@ export class ClientConnection implements Subscriber {
     void this.deps.pipeline.submit(event, this.source, except).then((result) => {
       this.inflight--;
       if (this.socket.isPaused && this.inflight < this.deps.limits.maxInflightPerConnection / 2) this.socket.resume();
+      if (!result.ok && (result.message === PROTECTED_AUTH_REQUIRED || result.message === PROTECTED_WRONG_AUTHOR)) this.challenge();
       this.send(okFrame(idForOk, result.ok, result.message));
     });
   }
 
+  /**
+   * NIP-70: a protected event from a connection not authenticated as its author gets an AUTH challenge: the
+   * outstanding one, or (already authenticated as another key) a fresh one, so the client may AUTH as the author.
+   */
+  private challenge(): void {
+    if (!this.deps.handlers.has('AUTH')) return;
+    let challenge = this.attributes.get(AUTH_CHALLENGE_ATTRIBUTE);
+    if (typeof challenge !== 'string') {
+      challenge = randomBytes(16).toString('hex');
+      this.attributes.set(AUTH_CHALLENGE_ATTRIBUTE, challenge);
+    }
+    this.send(JSON.stringify(['AUTH', challenge]));
+  }
+
   private async onReq(message: unknown[]): Promise<void> {
-    const { limits, subscriptions, metrics } = this.deps;
+    const { limits, subscriptions, metrics, shared } = this.deps;
+    shared.metrics.reqsReceived.inc();
     const subId = message[1];
     if (typeof subId !== 'string' || subId.length === 0) {
       this.notice('invalid: REQ needs a non-empty subscription id string');
       return;
     }
-    const refuse = (reason: string) => {
+    if (subId.length > limits.maxSubidLength) {
       metrics.reqsServed.inc({ outcome: 'closed' });
+      // A slightly long id is echoed so the client can match the answer; a huge one (100 KB) is not echoed whole.
+      const echoed = subId.length <= MAX_ECHOED_SUBID ? subId : subId.slice(0, limits.maxSubidLength);
+      this.send(closedFrame(echoed, `invalid: subscription id is longer than ${limits.maxSubidLength} characters`));
+      return;
+    }
+    const refuse = (reason: string, outcome: 'closed' | 'rate-limited' = 'closed') => {
+      metrics.reqsServed.inc({ outcome });
       this.send(closedFrame(subId, reason));
     };
-    if (subId.length > limits.maxSubidLength) return refuse(`invalid: subscription id is longer than ${limits.maxSubidLength} characters`);
+    // Rate limits before any parsing: a flood costs a bucket check and a CLOSED each.
+    const limited = this.takeQueryToken();
+    if (limited) return refuse(limited, 'rate-limited');
     const rawFilters = message.slice(2);
     if (rawFilters.length === 0) return refuse('invalid: REQ needs at least one filter');
     if (rawFilters.length > limits.maxFilters) return refuse(`invalid: more than ${limits.maxFilters} filters`);
@@ -162,9 +246,8 @@ export class ClientConnection implements Subscriber {
     if (!replacing && subscriptions.countFor(this) >= limits.maxSubscriptions) {
       return refuse(`blocked: too many subscriptions (the limit is ${limits.maxSubscriptions})`);
     }
-    this.queries.get(subId)?.abort();
-    const generation = (this.generations.get(subId) ?? 0) + 1;
-    this.generations.set(subId, generation);
+    this.queries.get(subId)?.controller.abort();
+    this.queries.delete(subId);
     subscriptions.add(this, subId, filters);
     metrics.subscriptions.set(subscriptions.size);
 
@@ -174,25 +257,36 @@ export class ClientConnection implements Subscriber {
       this.send(eoseFrame(subId));
       return;
     }
-    const controller = new AbortController();
-    this.queries.set(subId, controller);
+    const entry: RunningQuery = { controller: new AbortController() };
+    const { controller } = entry;
+    this.queries.set(subId, entry);
+    const current = () => this.queries.get(subId) === entry && !this.closed;
+    // The deadline covers the wait for a query slot too: a REQ never waits forever behind others.
     const timer = setTimeout(() => controller.abort(new Error('query deadline')), limits.queryTimeoutMs);
+    const releases: Array<() => void> = [];
     try {
+      releases.push(await this.querySlots.acquire(controller.signal));
+      releases.push(await shared.queries.acquire(controller.signal));
       const result = await untilAborted(this.deps.reader.read(stored, controller.signal), controller.signal);
-      if (this.generations.get(subId) !== generation || this.closed) return;
-      for (const item of result.events) this.sendEvent(subId, item.raw);
+      if (!current()) return;
+      for (const item of result.events) {
+        // Stop early once the connection is gone (send() closes a reader whose buffer passed the bound).
+        if (this.closed) return;
+        this.sendEvent(subId, item.raw);
+      }
       if (result.partialReason) this.notice(`partial results for ${subId}: ${result.partialReason}`);
       metrics.reqsServed.inc({ outcome: 'eose' });
       this.send(eoseFrame(subId));
     } catch (err) {
-      if (this.generations.get(subId) !== generation || this.closed) return;
+      if (!current()) return;
       this.log.warn({ err, subId }, 'initial query failed');
       subscriptions.remove(this, subId);
       metrics.subscriptions.set(subscriptions.size);
       refuse(controller.signal.aborted ? 'error: query timed out; try again later' : 'error: could not query stored events; try again later');
     } finally {
       clearTimeout(timer);
-      if (this.queries.get(subId) === controller) this.queries.delete(subId);
+      for (const release of releases.reverse()) release();
+      if (this.queries.get(subId) === entry) this.queries.delete(subId);
     }
   }
 
@@ -202,15 +296,26 @@ export class ClientConnection implements Subscriber {
       this.notice('invalid: CLOSE needs a subscription id string');
       return;
     }
-    this.queries.get(subId)?.abort();
-    this.generations.set(subId, (this.generations.get(subId) ?? 0) + 1);
-    this.deps.subscriptions.remove(this, subId);
-    this.deps.metrics.subscriptions.set(this.deps.subscriptions.size);
+    const { limits, shared } = this.deps;
+    if (subId.length > limits.maxSubidLength) {
+      shared.metrics.refused.inc({ reason: 'close-subid' });
+      this.notice(`invalid: CLOSE subscription id is longer than ${limits.maxSubidLength} characters`);
+      return;
+    }
+    // A CLOSE for an id that is not open leaves nothing behind.
+    const running = this.queries.get(subId);
+    if (running) {
+      running.controller.abort();
+      this.queries.delete(subId);
+    }
+    if (this.deps.subscriptions.remove(this, subId)) this.deps.metrics.subscriptions.set(this.deps.subscriptions.size);
   }
 
   private onClose(): void {
     this.closed = true;
-    for (const controller of this.queries.values()) controller.abort();
+    this.ipLimits.leave();
+    for (const { controller } of this.queries.values()) controller.abort();
+    this.queries.clear();
     this.deps.subscriptions.removeAll(this);
     this.deps.metrics.subscriptions.set(this.deps.subscriptions.size);
   }

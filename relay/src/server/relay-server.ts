@@ -4,8 +4,9 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { ClientConnection, type ConnectionDeps, type MessageHandler } from './connection.js';
 import { CORS_HEADERS } from './nip11.js';
 import { listenOn } from './listen.js';
+import { ClientLimitMetrics, SharedReqLimits } from './req-limits.js';
 
-export interface RelayServerOptions extends Omit<ConnectionDeps, 'handlers'> {
+export interface RelayServerOptions extends Omit<ConnectionDeps, 'handlers' | 'shared' | 'isNetworkMember'> {
   host: string;
   port: number;
   /** The NIP-11 document, computed on each request so it reflects current settings. */
@@ -22,9 +23,14 @@ export class RelayServer {
   private readonly wss: WebSocketServer;
   private readonly log: Logger;
   private readonly connectionListeners: Array<(c: ClientConnection) => void> = [];
+  /** Query slots and per-IP REQ buckets shared by every connection. */
+  readonly shared: SharedReqLimits;
+  /** Whether a node id belongs to our relay network (set by the relay once peering is wired; default: none). */
+  isNetworkMember: (nodeId: string) => boolean = () => false;
 
   constructor(private readonly options: RelayServerOptions) {
     this.log = options.logger.child({ component: 'relay-server' });
+    this.shared = new SharedReqLimits(options.limits, new ClientLimitMetrics(options.metrics.registry));
     // ws closes a connection past maxPayload; accept up to 4x the advertised limit so an oversized
     // message gets a NOTICE instead, while memory stays bounded.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: options.limits.maxMessageLength * 4, perMessageDeflate: false });
@@ -60,7 +66,12 @@ export class RelayServer {
 
   private onConnection(ws: WebSocket, req: IncomingMessage): void {
     const address = `${req.socket.remoteAddress ?? 'unknown'}:${req.socket.remotePort ?? 0}`;
-    const connection = new ClientConnection(ws, address, { ...this.options, handlers: this.handlers });
+    const connection = new ClientConnection(ws, address, {
+      ...this.options,
+      handlers: this.handlers,
+      shared: this.shared,
+      isNetworkMember: (nodeId) => this.isNetworkMember(nodeId),
+    });
     this.connections.add(connection);
     this.options.metrics.connections.set(this.connections.size);
     ws.on('close', () => {

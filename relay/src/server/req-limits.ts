@@ -1,0 +1,139 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { RelayLimits } from '../config/schema.js';
+
+/** A token bucket: `rate` tokens a second, holding at most `burst`. */
+export class TokenBucket {
+  private tokens: number;
+  private last = performance.now();
+
+  constructor(private readonly rate: number, private readonly burst: number) {
+    this.tokens = burst;
+  }
+
+  take(): boolean {
+    const now = performance.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
+    this.last = now;
+    if (this.tokens < 1) return false;
+    this.tokens -= 1;
+    return true;
+  }
+}
+
+/**
+ * At most `max` holders at once; the rest wait in FIFO order. The wait queue is bounded by the callers (each waiter
+ * is an open subscription, bounded per connection), and a waiter whose signal aborts leaves the queue at once.
+ */
+export class Semaphore {
+  private held = 0;
+  private readonly waiters: Array<{ grant: () => void }> = [];
+
+  constructor(private readonly max: number, private readonly onChange?: (held: number, waiting: number) => void) {}
+
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
+  /** Resolves with a release function once a slot is free; rejects with the signal's reason if it aborts first. */
+  acquire(signal: AbortSignal): Promise<() => void> {
+    if (signal.aborted) return Promise.reject(signal.reason);
+    if (this.held < this.max) {
+      this.held++;
+      this.changed();
+      return Promise.resolve(this.releaser());
+    }
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        grant: () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve(this.releaser());
+        },
+      };
+      const onAbort = () => {
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        this.changed();
+        reject(signal.reason);
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(waiter);
+      this.changed();
+    });
+  }
+
+  private releaser(): () => void {
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiters.shift();
+      if (next) next.grant(); // the slot passes to the next waiter: `held` stays the same
+      else this.held--;
+      this.changed();
+    };
+  }
+
+  private changed(): void {
+    this.onChange?.(this.held, this.waiters.length);
+  }
+}
+
+export type ClientRefusal =
+  | 'close-subid'
+  | 'req-rate-connection'
+  | 'req-rate-ip'
+  | 'neg-open-client';
+
+/** Counters for what the connection limits refused, and the state of the query slots. */
+export class ClientLimitMetrics {
+  readonly refused: Counter<'reason'>;
+  readonly reqsReceived: Counter;
+  readonly queriesRunning: Gauge;
+  readonly queriesWaiting: Gauge;
+
+  constructor(registry: Registry) {
+    this.refused = new Counter({ name: 'relay_client_refusals_total', help: 'Client messages refused by connection limits, by reason', labelNames: ['reason'], registers: [registry] });
+    this.reqsReceived = new Counter({ name: 'relay_reqs_received_total', help: 'REQ messages received (before any check)', registers: [registry] });
+    this.queriesRunning = new Gauge({ name: 'relay_req_queries_running', help: 'REQ initial queries running now (bounded by limits.max_queries)', registers: [registry] });
+    this.queriesWaiting = new Gauge({ name: 'relay_req_queries_waiting', help: 'REQ initial queries waiting for a global slot', registers: [registry] });
+  }
+}
+
+interface IpEntry {
+  bucket: TokenBucket;
+  connections: number;
+}
+
+/**
+ * What all connections share: the global query slots and one REQ bucket per client IP. An IP's entry lives
+ * while it has a connection open, so the map is bounded by the open connections.
+ */
+export class SharedReqLimits {
+  readonly queries: Semaphore;
+  private readonly ips = new Map<string, IpEntry>();
+
+  constructor(private readonly limits: RelayLimits, readonly metrics: ClientLimitMetrics) {
+    this.queries = new Semaphore(limits.maxQueries, (held, waiting) => {
+      metrics.queriesRunning.set(held);
+      metrics.queriesWaiting.set(waiting);
+    });
+  }
+
+  /** Registers a connection from `ip`; returns its IP bucket check and the function to call at close. */
+  join(ip: string): { takeIp: () => boolean; leave: () => void } {
+    if (this.limits.reqRatePerIp === 0) return { takeIp: () => true, leave: () => {} };
+    let entry = this.ips.get(ip);
+    if (!entry) this.ips.set(ip, (entry = { bucket: new TokenBucket(this.limits.reqRatePerIp, this.limits.reqRatePerIp * 2), connections: 0 }));
+    entry.connections++;
+    const held = entry;
+    let left = false;
+    return {
+      takeIp: () => held.bucket.take(),
+      leave: () => {
+        if (left) return;
+        left = true;
+        if (--held.connections === 0 && this.ips.get(ip) === held) this.ips.delete(ip);
+      },
+    };
+  }
+}
