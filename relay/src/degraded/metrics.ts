@@ -1,5 +1,16 @@
 import { Counter, Gauge, type Registry } from 'prom-client';
 
+export interface StorageFaultSample {
+  modeSeconds: Record<string, number>;
+  cacheSeconds: Record<string, number>;
+  journalBytes: number;
+  queueDepth: number;
+  degraded: boolean;
+  cacheFallback: boolean;
+  /** Per pool: callers waiting for a connection and connections held. */
+  pools: Record<string, { waiting: number; inUse: number }>;
+}
+
 /** Collectors of the storage-fault layer (degraded mode, journal, replay, cache fallback), on the relay's registry. */
 export class StorageFaultMetrics {
   readonly degraded: Gauge;
@@ -14,8 +25,12 @@ export class StorageFaultMetrics {
   readonly bufferErrors: Counter;
   readonly cacheBypassed: Counter;
   readonly savesDiverted: Counter;
+  readonly redisPoisoned: Counter;
+  readonly dbRefusedEvents: Counter;
+  readonly poolWaiting: Gauge;
+  readonly poolInUse: Gauge;
 
-  constructor(registry: Registry, sample: () => { modeSeconds: Record<string, number>; cacheSeconds: Record<string, number>; journalBytes: number; queueDepth: number; degraded: boolean; cacheFallback: boolean }) {
+  constructor(registry: Registry, sample: () => StorageFaultSample) {
     const registers = [registry];
     this.degraded = new Gauge({
       name: 'relay_storage_degraded',
@@ -66,6 +81,36 @@ export class StorageFaultMetrics {
     this.journalErrors = new Counter({ name: 'relay_journal_errors_total', help: 'Journal failures, by code (journal-full, disk-full, journal-io, corrupt-record)', labelNames: ['code'], registers });
     this.bufferErrors = new Counter({ name: 'relay_write_buffer_errors_total', help: 'Failed pushes to the Redis write buffer (the journal copy still holds the event)', registers });
     this.cacheBypassed = new Counter({ name: 'relay_cache_bypassed_total', help: 'Cache calls skipped while Redis is in fallback mode, by operation', labelNames: ['op'], registers });
+    this.redisPoisoned = new Counter({
+      name: 'relay_redis_poisoned_total',
+      help: 'Bad values read back from Redis and quarantined instead of stored or served, by source (write-buffer, cache, dedup-mark) and reason (size, json, shape, id, signature, mark)',
+      labelNames: ['source', 'reason'],
+      registers,
+    });
+    this.dbRefusedEvents = new Counter({
+      name: 'relay_db_refused_events_total',
+      help: 'Events a write batch was bisected down to and the database refused on their own, by kind (data-error, statement-timeout)',
+      labelNames: ['kind'],
+      registers,
+    });
+    this.poolWaiting = new Gauge({
+      name: 'relay_db_pool_waiting',
+      help: 'Callers waiting for a PostgreSQL connection, by pool (read)',
+      labelNames: ['pool'],
+      registers,
+      collect() {
+        for (const [pool, v] of Object.entries(sample().pools)) this.set({ pool }, v.waiting);
+      },
+    });
+    this.poolInUse = new Gauge({
+      name: 'relay_db_pool_in_use',
+      help: 'PostgreSQL connections held, by pool (read, write)',
+      labelNames: ['pool'],
+      registers,
+      collect() {
+        for (const [pool, v] of Object.entries(sample().pools)) this.set({ pool }, v.inUse);
+      },
+    });
     this.savesDiverted = new Counter({ name: 'relay_saves_diverted_total', help: 'Saves PostgreSQL failed (or outlived an outage) that went to the journal instead, by error code', labelNames: ['code'], registers });
   }
 }
