@@ -7,6 +7,8 @@ export interface StorageFaultSample {
   queueDepth: number;
   degraded: boolean;
   cacheFallback: boolean;
+  /** The journal refuses appends (a failed write could not be cut back). */
+  journalFailed: boolean;
   /** Per pool: callers waiting for a connection and connections held. */
   pools: Record<string, { waiting: number; inUse: number }>;
 }
@@ -29,6 +31,7 @@ export class StorageFaultMetrics {
   readonly dbRefusedEvents: Counter;
   readonly poolWaiting: Gauge;
   readonly poolInUse: Gauge;
+  readonly journalFailedClosed: Gauge;
 
   constructor(registry: Registry, sample: () => StorageFaultSample) {
     const registers = [registry];
@@ -78,7 +81,7 @@ export class StorageFaultMetrics {
     this.journaled = new Counter({ name: 'relay_journal_appends_total', help: 'Events acknowledged from the journal (degraded mode)', registers });
     this.replayed = new Counter({ name: 'relay_replayed_events_total', help: 'Journal events replayed into PostgreSQL, by outcome (stored, duplicate, refused)', labelNames: ['outcome'], registers });
     this.replayRefused = new Counter({ name: 'relay_replay_refused_total', help: 'Replayed events refused by a kind rule (logged with id and reason)', registers });
-    this.journalErrors = new Counter({ name: 'relay_journal_errors_total', help: 'Journal failures, by code (journal-full, disk-full, journal-io, corrupt-record)', labelNames: ['code'], registers });
+    this.journalErrors = new Counter({ name: 'relay_journal_errors_total', help: 'Journal failures, by code (journal-full, disk-full, journal-io, corrupt-record, failed-closed, journal-failed)', labelNames: ['code'], registers });
     this.bufferErrors = new Counter({ name: 'relay_write_buffer_errors_total', help: 'Failed pushes to the Redis write buffer (the journal copy still holds the event)', registers });
     this.cacheBypassed = new Counter({ name: 'relay_cache_bypassed_total', help: 'Cache calls skipped while Redis is in fallback mode, by operation', labelNames: ['op'], registers });
     this.redisPoisoned = new Counter({
@@ -92,6 +95,14 @@ export class StorageFaultMetrics {
       help: 'Events a write batch was bisected down to and the database refused on their own, by kind (data-error, statement-timeout)',
       labelNames: ['kind'],
       registers,
+    });
+    this.journalFailedClosed = new Gauge({
+      name: 'relay_journal_failed_closed',
+      help: '1 while the journal refuses appends because a failed write could not be cut back (see docs/STORAGE-FAULTS.md)',
+      registers,
+      collect() {
+        this.set(sample().journalFailed ? 1 : 0);
+      },
     });
     this.poolWaiting = new Gauge({
       name: 'relay_db_pool_waiting',

@@ -58,6 +58,7 @@ export class StorageFaults {
       queueDepth: this.journal.pendingCount,
       degraded: this.store.mode === 'degraded',
       cacheFallback: this.cache.mode === 'fallback-mode',
+      journalFailed: this.journal.state.state === 'failed-closed',
       pools: {
         read: { waiting: deps.pg.readGate.waitingCount, inUse: deps.pg.readGate.inUseCount },
         write: { waiting: deps.pg.writePool.waitingCount, inUse: deps.pg.writePool.totalCount - deps.pg.writePool.idleCount },
@@ -131,6 +132,7 @@ export class StorageFaults {
         queueDepth: this.journal.pendingCount,
         journalBytes: this.journal.bytes,
         journalMaxBytes: this.journal.maxBytes,
+        journal: this.journal.state,
         replayedEvents: this.store.replayedTotal,
         refusedAtReplay: this.store.refusedTotal,
         lastReplay: this.store.lastReplay,
