@@ -27,6 +27,13 @@ export interface GroupCommitOptions {
   onPoison?: (kind: PoisonKind, id: string) => void;
 }
 
+/** State of one batch's bisection: whether anything committed yet, and the statement timeouts it may still cost. */
+interface Bisection {
+  progress: boolean;
+  timeouts: number;
+  budget: number;
+}
+
 interface Pending {
   item: StoredEvent;
   resolve(outcome: SaveOutcome): void;
@@ -110,7 +117,8 @@ export class GroupCommit {
         rows.set(p, toRow(p.item));
       }
       if (rows.size > 0) {
-        const decided = await this.writeSplitting([...rows.values()], { progress: false });
+        const n = rows.size;
+        const decided = await this.writeSplitting([...rows.values()], { progress: false, timeouts: 0, budget: 2 * Math.ceil(Math.log2(n + 1)) + 4 });
         for (const [p, row] of rows) outcomes.set(p, decided.get(row.ev.id)!);
       }
     } catch (err) {
@@ -134,20 +142,22 @@ export class GroupCommit {
   /**
    * Writes rows in one transaction; if that fails because of some event's data, retries them in halves so only the
    * offending event is refused. A statement timeout is bisected the same way, but an event is blamed for one only once
-   * some other part of the batch has committed (`bisect.progress`): when nothing goes through the database is slow for
-   * everyone, and the timeout propagates (an infrastructure error: degraded mode, replay retries later) instead of
-   * refusing good events.
+   * some other part of the batch has committed (`b.progress`): when nothing goes through (the whole batch and both of
+   * its halves time out) the database is slow for everyone, and the timeout propagates (an infrastructure error:
+   * degraded mode, replay retries later) instead of refusing good events. The number of timeouts one bisection may
+   * cost is bounded (`b.budget`, about two per halving), for the same reason.
    */
-  private async writeSplitting(rows: Row[], bisect: { progress: boolean }): Promise<Map<string, SaveOutcome>> {
+  private async writeSplitting(rows: Row[], b: Bisection): Promise<Map<string, SaveOutcome>> {
     try {
       const done = await this.writeRows(rows);
-      bisect.progress = true;
+      b.progress = true;
       return done;
     } catch (err) {
       const timeout = isStatementTimeout(err);
       if (!timeout && !isDataError(err)) throw err;
+      if (timeout && ++b.timeouts > b.budget) throw err;
       if (rows.length === 1) {
-        if (timeout && !bisect.progress) throw err;
+        if (timeout && !b.progress) throw err;
         const id = rows[0]!.ev.id;
         const kind: PoisonKind = timeout ? 'statement-timeout' : 'data-error';
         this.o.log.warn({ err, id, kind }, timeout ? 'event refused: its insert timed out while the rest of its batch committed' : 'event refused by the database');
@@ -159,18 +169,38 @@ export class GroupCommit {
       const half = Math.ceil(rows.length / 2);
       const left = rows.slice(0, half);
       const right = rows.slice(half);
-      let first: Map<string, SaveOutcome> | undefined;
-      try {
-        first = await this.writeSplitting(left, bisect);
-      } catch (leftErr) {
-        // The left half timed out with nothing committed yet: see whether the right half goes through.
-        if (!isStatementTimeout(leftErr)) throw leftErr;
+      if (!timeout || b.progress) {
+        const first = await this.writeSplitting(left, b);
+        for (const [id, o] of await this.writeSplitting(right, b)) first.set(id, o);
+        return first;
       }
-      const second = await this.writeSplitting(right, bisect);
+      // No evidence yet: see whether either half commits whole before digging into one.
+      const l = await this.attempt(left, b);
+      if (l !== 'timeout') {
+        for (const [id, o] of await this.writeSplitting(right, b)) l.set(id, o);
+        return l;
+      }
+      const r = await this.attempt(right, b);
+      if (r === 'timeout') throw err;
       // The right half committed, so the database is writing: the left half's timeout is one of its events.
-      first ??= await this.writeSplitting(left, bisect);
-      for (const [id, o] of second) first.set(id, o);
-      return first;
+      for (const [id, o] of await this.writeSplitting(left, b)) r.set(id, o);
+      return r;
+    }
+  }
+
+  /** One try of these rows as a whole: their outcomes, or 'timeout'; a data error is bisected as usual. */
+  private async attempt(rows: Row[], b: Bisection): Promise<Map<string, SaveOutcome> | 'timeout'> {
+    try {
+      const done = await this.writeRows(rows);
+      b.progress = true;
+      return done;
+    } catch (err) {
+      if (isStatementTimeout(err)) {
+        if (++b.timeouts > b.budget) throw err;
+        return 'timeout';
+      }
+      if (isDataError(err)) return this.writeSplitting(rows, b);
+      throw err;
     }
   }
 
