@@ -74,7 +74,7 @@ export class Relay {
     this.verifier = createVerifier(config.verifyWorkers);
     this.dbProbe = new DependencyProbe('database', () => pgStore.ping(), PROBE_INTERVAL_MS, logger.child({ component: 'health' }), PROBE_TIMEOUT_MS);
     this.cacheProbe = new DependencyProbe('cache', () => redisCache.ping(), PROBE_INTERVAL_MS, logger.child({ component: 'health' }), PROBE_TIMEOUT_MS);
-    this.storage = new StorageFaults({ config, pg: pgStore, redis: redisCache, dbProbe: this.dbProbe, cacheProbe: this.cacheProbe, metrics: this.metrics, logger });
+    this.storage = new StorageFaults({ config, pg: pgStore, redis: redisCache, verifier: this.verifier, dbProbe: this.dbProbe, cacheProbe: this.cacheProbe, metrics: this.metrics, logger });
     this.store = this.storage.store;
     this.cache = this.storage.cache;
     this.reader = this.storage.reader;

@@ -351,9 +351,10 @@ t.test('StorageError when PostgreSQL is unreachable', async (t) => {
 t.test('pool exhaustion and error code mapping', async (t) => {
   const tiny = new PgEventStore({ ...config, dbPoolSize: 1, dbConnectTimeoutMs: 200 }, logger);
   t.teardown(() => tiny.close());
-  const hog = tiny.pool.query('SELECT pg_sleep(0.6)');
+  // The read pool holds db_pool_size connections plus one for counts and admin reads: hog both.
+  const hogs = [tiny.pool.query('SELECT pg_sleep(0.6)'), tiny.pool.query('SELECT pg_sleep(0.6)')];
   await t.rejects(tiny.count(), { name: 'StorageError', code: 'pool-exhausted' });
-  await hog;
+  await Promise.all(hogs);
   const codes: [unknown, string][] = [
     [{ code: '57P01', message: 'terminating connection due to administrator command' }, 'admin-shutdown'],
     [{ code: '57P03', message: 'the database system is in recovery mode' }, 'unavailable'],
@@ -367,14 +368,15 @@ t.test('pool exhaustion and error code mapping', async (t) => {
 });
 
 t.test('concurrent lookups in one tick share one query', async (t) => {
-  const original = store.pool.query.bind(store.pool);
+  // Lookups are part of ingest: they run on the write pool.
+  const original = store.writePool.query.bind(store.writePool);
   let calls = 0;
-  (store.pool as unknown as { query: unknown }).query = (...args: unknown[]) => {
+  (store.writePool as unknown as { query: unknown }).query = (...args: unknown[]) => {
     calls++;
     return (original as (...a: unknown[]) => unknown)(...args);
   };
   t.teardown(() => {
-    (store.pool as unknown as { query: unknown }).query = original;
+    (store.writePool as unknown as { query: unknown }).query = original;
   });
   const evs = Array.from({ length: 20 }, () => mk());
   await Promise.all(evs.slice(0, 10).map((e) => store.save(e)));

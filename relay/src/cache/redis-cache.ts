@@ -1,3 +1,4 @@
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RelayConfig } from '../config/schema.js';
@@ -5,6 +6,10 @@ import type { NostrEvent } from '../nostr/event.js';
 import { compareNewestFirst, filterIsEmpty, matchFilter, type Filter } from '../nostr/filter.js';
 import { DELETION_KIND, dTag, isExpired, kindClass } from '../nostr/kinds.js';
 import type { EventCache, StoredEvent } from '../storage/types.js';
+import { checkEntry, type PoisonReason, type PoisonSource } from './entry-check.js';
+
+/** Told about every bad value read back from Redis (see RedisQuarantine). */
+export type PoisonSink = (source: PoisonSource, reason: PoisonReason, detail: string, raw: unknown, extra?: Record<string, unknown>) => void;
 
 export type RedisCacheConfig = Pick<RelayConfig, 'redisUrl' | 'redisKeyPrefix' | 'dedupTtlSeconds' | 'cacheRecentEvents'>;
 
@@ -73,6 +78,11 @@ export class RedisEventCache implements EventCache {
   private readonly kRecent: string;
   private readonly kRaw: string;
   private readonly kAddr: string;
+  private markKey: Buffer = randomBytes(32);
+  /** Where bad values found in Redis are reported (the relay sets its quarantine here); default: dropped silently. */
+  onPoison: PoisonSink = () => undefined;
+  /** Longest cached event accepted back (the relay sets its max_message_length). */
+  maxEntryBytes = 1 << 20;
 
   constructor(config: RedisCacheConfig, logger: Logger, extras: RedisCacheExtras = {}) {
     this.log = logger;
@@ -122,6 +132,36 @@ export class RedisEventCache implements EventCache {
     return `${this.prefix}seen:${id}`;
   }
 
+  /**
+   * Key of the dedup marks' MAC. A mark says "this id is stored" and makes the relay answer `duplicate` without
+   * asking PostgreSQL, so a mark must prove this relay wrote it: its value is an HMAC of the id, and a mark that
+   * does not carry the right one (written by anyone else, or under another key) is ignored and removed.
+   */
+  setMarkKey(key: Buffer): void {
+    this.markKey = key;
+  }
+
+  private markValue(id: string): string {
+    return 'm1:' + createHmac('sha256', this.markKey).update(id).digest('hex').slice(0, 32);
+  }
+
+  private validMark(id: string, value: string): boolean {
+    const want = Buffer.from(this.markValue(id));
+    const got = Buffer.from(value);
+    return got.length === want.length && timingSafeEqual(got, want);
+  }
+
+  /** Drops cached events (a bad value found in the cache). Best effort: a failure only leaves them to be refused again. */
+  forget(ids: string[]): void {
+    if (ids.length === 0) return;
+    this.redis
+      .multi()
+      .zrem(this.kRecent, ...ids)
+      .hdel(this.kRaw, ...ids)
+      .exec()
+      .catch((err: unknown) => this.log.warn({ err }, 'could not drop bad cache entries'));
+  }
+
   async seen(ids: string[]): Promise<Set<string>> {
     if (ids.length === 0) return new Set();
     let values: (string | null)[];
@@ -131,16 +171,25 @@ export class RedisEventCache implements EventCache {
       throw this.fail('dedup check failed', err);
     }
     const out = new Set<string>();
+    const bad: string[] = [];
     values.forEach((v, i) => {
-      if (v !== null) out.add(ids[i]!);
+      if (v === null) return;
+      const id = ids[i]!;
+      if (this.validMark(id, v)) out.add(id);
+      else {
+        bad.push(this.seenKey(id));
+        this.onPoison('dedup-mark', 'mark', 'dedup mark without this relay\'s MAC', v, { id });
+      }
     });
+    // A false "not seen" is always safe (PostgreSQL and its unique key decide); a false "seen" would lose the event.
+    if (bad.length > 0) this.redis.del(...bad).catch((err: unknown) => this.log.warn({ err }, 'could not drop bad dedup marks'));
     return out;
   }
 
   async markSeen(ids: string[]): Promise<void> {
     if (ids.length === 0) return;
     const p = this.redis.pipeline();
-    for (const id of ids) p.set(this.seenKey(id), '1', 'EX', this.ttl);
+    for (const id of ids) p.set(this.seenKey(id), this.markValue(id), 'EX', this.ttl);
     await this.execPipeline(p, 'dedup mark failed');
   }
 
@@ -195,7 +244,9 @@ export class RedisEventCache implements EventCache {
       const raws = ids.length > 0 ? await this.redis.hmget(this.kRaw, ...ids) : [];
       raws.forEach((raw, i) => {
         if (!raw) return;
-        const target = JSON.parse(raw) as NostrEvent;
+        const checked = this.checkCached(raw, ids[i]!);
+        if (!checked) return;
+        const target = checked.event;
         const del = eTargets.get(ids[i]!)!;
         const byAddress = del.kind === -1;
         if (target.pubkey !== del.pubkey || target.kind === DELETION_KIND) return;
@@ -227,15 +278,15 @@ export class RedisEventCache implements EventCache {
   private async queryOne(f: Filter, now: number): Promise<StoredEvent[]> {
     const limit = f.limit ?? this.bound;
     const matches: StoredEvent[] = [];
-    const consider = (raws: (string | null)[]): void => {
-      for (const raw of raws) {
-        if (raw === null) continue; // trimmed between the range read and the hash read
-        const event = JSON.parse(raw) as NostrEvent;
-        if (matchFilter(f, event) && !isExpired(event, now)) matches.push({ event, raw });
-      }
+    const consider = (raws: (string | null)[], ids: string[]): void => {
+      raws.forEach((raw, i) => {
+        if (raw === null) return; // trimmed between the range read and the hash read
+        const item = this.checkCached(raw, ids[i]!);
+        if (item && matchFilter(f, item.event) && !isExpired(item.event, now)) matches.push(item);
+      });
     };
     if (f.ids) {
-      consider(await this.redis.hmget(this.kRaw, ...f.ids));
+      consider(await this.redis.hmget(this.kRaw, ...f.ids), f.ids);
     } else {
       const max = f.until === undefined ? '+inf' : String(f.until);
       const min = f.since === undefined ? '-inf' : String(f.since);
@@ -255,7 +306,7 @@ export class RedisEventCache implements EventCache {
           ids.push(page[i]!);
           lowest = Math.min(lowest, score);
         }
-        if (ids.length > 0) consider(await this.redis.hmget(this.kRaw, ...ids));
+        if (ids.length > 0) consider(await this.redis.hmget(this.kRaw, ...ids), ids);
         if (matches.length >= limit) {
           matches.sort((a, b) => compareNewestFirst(a.event, b.event));
           boundary = matches[limit - 1]!.event.created_at;
@@ -265,6 +316,19 @@ export class RedisEventCache implements EventCache {
       }
     }
     return matches.sort((a, b) => compareNewestFirst(a.event, b.event)).slice(0, limit);
+  }
+
+  /**
+   * A cached value checked like a client's event (size, JSON, shape, id, and stored under its own id); a bad one is
+   * reported and dropped from the cache, never served and never a reason to call Redis down. Signatures are checked
+   * by the caller (ResilientCache), in one batch.
+   */
+  private checkCached(raw: string, id: string): StoredEvent | null {
+    const check = checkEntry(raw, this.maxEntryBytes, id);
+    if (check.ok) return check.item;
+    this.onPoison('cache', check.reason, check.detail, raw, { id });
+    this.forget([id]);
+    return null;
   }
 
   async ping(): Promise<void> {

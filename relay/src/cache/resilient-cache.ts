@@ -4,7 +4,16 @@ import { ModeClock } from '../degraded/mode-clock.js';
 import { DEPENDENCY_DOWN, type DependencyProbe } from '../health/dependency-probe.js';
 import type { Filter } from '../nostr/filter.js';
 import type { EventCache, StoredEvent } from '../storage/types.js';
+import type { SignatureVerifier } from '../crypto/types.js';
+import { verifyEntries } from './entry-check.js';
 import { CacheError } from './redis-cache.js';
+
+/** Signature checks of cached events before they are served (Redis is not trusted). */
+export interface CacheChecks {
+  verifier: SignatureVerifier;
+  /** A cached event whose signature does not verify: report it and drop it from the cache. */
+  onBadSignature(item: StoredEvent): void;
+}
 
 export type CacheMode = 'ok' | 'fallback-mode';
 
@@ -22,6 +31,7 @@ export class ResilientCache implements EventCache {
     private readonly probe: DependencyProbe,
     private readonly metrics: StorageFaultMetrics,
     private readonly log: Logger,
+    private readonly checks?: CacheChecks,
   ) {
     probe.onChange((state) => {
       const lasted = this.clock.set(state === 'up' ? 'ok' : 'fallback-mode');
@@ -69,9 +79,16 @@ export class ResilientCache implements EventCache {
     return this.guard('remember', () => this.inner.remember(items), () => undefined);
   }
 
-  query(filters: Filter[]): Promise<StoredEvent[]> {
-    return this.guard('query', () => this.inner.query(filters), () => {
+  async query(filters: Filter[]): Promise<StoredEvent[]> {
+    const items = await this.guard('query', () => this.inner.query(filters), () => {
       throw new CacheError('Redis is unavailable (cache fallback mode)');
+    });
+    if (!this.checks || items.length === 0) return items;
+    const sigs = await verifyEntries(this.checks.verifier, items);
+    return items.filter((item, i) => {
+      if (sigs[i]) return true;
+      this.checks!.onBadSignature(item);
+      return false;
     });
   }
 

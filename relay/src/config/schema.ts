@@ -13,8 +13,12 @@ export interface RelayConfig {
   /** Browser origins allowed to call the admin API; any other request with an Origin header is refused (CSRF). */
   adminAllowedOrigins: string[];
   databaseUrl: string;
-  /** Size of the pg Pool. */
+  /** Connections serving REQ queries (the read pool; counts and admin reads get one more). */
   dbPoolSize: number;
+  /** Connections carrying write transactions and duplicate-check lookups (separate from reads). */
+  dbWritePoolSize: number;
+  /** Most REQ queries waiting for a read connection; past it a REQ is refused at once. */
+  dbReadQueueSize: number;
   /** Per-statement timeout in ms (slow queries fail instead of piling up). */
   dbStatementTimeoutMs: number;
   /** How long a caller waits for a pooled connection before the pool counts as exhausted. */
@@ -41,6 +45,8 @@ export interface RelayConfig {
   journalMaxBytes: number;
   /** Journal events handed to PostgreSQL per replay step. */
   replayBatchSize: number;
+  /** Most entries kept in the Redis quarantine list (bad values found in the write buffer, cache or dedup marks). */
+  redisQuarantineMax: number;
   /** Rate limit rules `scope:kinds:count/window` (see docs/BYZANTINE.md); empty: no rate limits. */
   rateLimits: string[];
   /** A reputation score (100 = clean) at or below this bans the subject automatically. */
@@ -114,6 +120,8 @@ export const DEFAULT_CONFIG: RelayConfig = {
   adminAllowedOrigins: [],
   databaseUrl: 'postgres://postgres@127.0.0.1:5432/nostr_relay',
   dbPoolSize: 10,
+  dbWritePoolSize: 4,
+  dbReadQueueSize: 1000,
   dbStatementTimeoutMs: 5000,
   dbConnectTimeoutMs: 2000,
   dbBatchSize: 500,
@@ -150,6 +158,7 @@ export const DEFAULT_CONFIG: RelayConfig = {
   dataDir: './data/relay',
   journalMaxBytes: 256 * 1024 * 1024,
   replayBatchSize: 2000,
+  redisQuarantineMax: 1000,
   rateLimits: ['connection:*:2000/10s', 'ip:*:10000/10s', 'pubkey:*:2000/10s', 'peer:*:20000/10s'],
   reputationBanThreshold: 0,
   reputationRecoveryPerMinute: 10,

@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { AdminServer } from '../admin/admin-server.js';
@@ -14,12 +16,17 @@ import { Journal } from '../storage/journal.js';
 import type { PgEventStore } from '../storage/pg-event-store.js';
 import { ResilientStore } from '../storage/resilient-store.js';
 import { StorageError } from '../storage/types.js';
+import { RedisQuarantine } from '../cache/entry-check.js';
+import { NobleVerifier } from '../crypto/noble-verifier.js';
 import { verifyIntegrity } from './integrity.js';
 import { StorageFaultMetrics } from './metrics.js';
 import { resilientReader } from './reader.js';
 
 export interface StorageFaultsDeps {
-  config: Pick<RelayConfig, 'dataDir' | 'redisKeyPrefix' | 'journalMaxBytes' | 'replayBatchSize' | 'dbConnectTimeoutMs'>;
+  config: Pick<RelayConfig, 'dataDir' | 'redisKeyPrefix' | 'journalMaxBytes' | 'replayBatchSize' | 'dbConnectTimeoutMs'> &
+    Partial<Pick<RelayConfig, 'redisQuarantineMax' | 'limits'>>;
+  /** Checks the signatures of what comes back from Redis (default: the reference verifier on the main thread). */
+  verifier?: SignatureVerifier;
   pg: PgEventStore;
   redis: RedisEventCache;
   dbProbe: DependencyProbe;
@@ -39,6 +46,7 @@ export class StorageFaults {
   readonly cache: ResilientCache;
   readonly reader: EventReader;
   readonly faultMetrics: StorageFaultMetrics;
+  readonly quarantine: RedisQuarantine;
 
   constructor(private readonly deps: StorageFaultsDeps) {
     const { config, logger, cacheProbe } = deps;
@@ -50,15 +58,39 @@ export class StorageFaults {
       queueDepth: this.journal.pendingCount,
       degraded: this.store.mode === 'degraded',
       cacheFallback: this.cache.mode === 'fallback-mode',
+      journalFailed: this.journal.state.state === 'failed-closed',
+      pools: {
+        read: { waiting: deps.pg.readGate.waitingCount, inUse: deps.pg.readGate.inUseCount },
+        write: { waiting: deps.pg.writePool.waitingCount, inUse: deps.pg.writePool.totalCount - deps.pg.writePool.idleCount },
+      },
     }));
+    const verifier = deps.verifier ?? new NobleVerifier();
+    const maxEntryBytes = config.limits?.maxMessageLength ?? 131072;
+    this.quarantine = new RedisQuarantine({
+      redis: deps.redis.redis,
+      prefix: config.redisKeyPrefix,
+      maxEntries: config.redisQuarantineMax ?? 1000,
+      counter: this.faultMetrics.redisPoisoned,
+      log,
+    });
+    deps.redis.onPoison = (source, reason, detail, raw, extra) => this.quarantine.note(source, reason, detail, raw, extra);
+    deps.redis.maxEntryBytes = maxEntryBytes;
+    deps.redis.setMarkKey(loadMarkKey(config.dataDir, log));
+    deps.pg.poisonListener = (kind) => this.faultMetrics.dbRefusedEvents.inc({ kind });
     this.journal = new Journal({
       dir: join(config.dataDir, 'journal'),
       maxBytes: config.journalMaxBytes,
       logger: logger.child({ component: 'journal' }),
       onError: (code) => this.faultMetrics.journalErrors.inc({ code }),
     });
-    this.buffer = new RedisWriteBuffer(deps.redis.redis, config.redisKeyPrefix, log);
-    this.cache = new ResilientCache(deps.redis, cacheProbe, this.faultMetrics, logger.child({ component: 'cache' }));
+    this.buffer = new RedisWriteBuffer(deps.redis.redis, config.redisKeyPrefix);
+    this.cache = new ResilientCache(deps.redis, cacheProbe, this.faultMetrics, logger.child({ component: 'cache' }), {
+      verifier,
+      onBadSignature: (item) => {
+        this.quarantine.note('cache', 'signature', 'signature verification failed', item.raw, { id: item.event.id });
+        deps.redis.forget([item.event.id]);
+      },
+    });
     this.store = new ResilientStore({
       pg: deps.pg,
       journal: this.journal,
@@ -80,6 +112,9 @@ export class StorageFaults {
       lookupTimeoutMs: config.dbConnectTimeoutMs,
       bufferTimeoutMs: 1000,
       dataDir: config.dataDir,
+      verifier,
+      quarantine: this.quarantine,
+      maxEntryBytes,
     });
     this.reader = resilientReader(this.store, this.cache, log);
     // Failures the probes see count too: during an outage nothing else may be touching the dependency.
@@ -97,6 +132,7 @@ export class StorageFaults {
         queueDepth: this.journal.pendingCount,
         journalBytes: this.journal.bytes,
         journalMaxBytes: this.journal.maxBytes,
+        journal: this.journal.state,
         replayedEvents: this.store.replayedTotal,
         refusedAtReplay: this.store.refusedTotal,
         lastReplay: this.store.lastReplay,
@@ -140,4 +176,28 @@ export class StorageFaults {
       );
     });
   }
+}
+
+/**
+ * The dedup marks' MAC key, `<data_dir>/dedup-mark.key` (created on first start, mode 0600), so marks written before a
+ * restart stay valid. If it cannot be read or written, a key for this run only: older marks are then ignored (and
+ * dedup asks PostgreSQL), which is always safe.
+ */
+function loadMarkKey(dataDir: string, log: Logger): Buffer {
+  const path = join(dataDir, 'dedup-mark.key');
+  try {
+    const hex = readFileSync(path, 'utf8').trim();
+    if (/^[0-9a-f]{64}$/.test(hex)) return Buffer.from(hex, 'hex');
+    log.warn({ path }, 'dedup mark key unreadable; replacing it (existing dedup marks are ignored)');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') log.warn({ err, path }, 'could not read the dedup mark key');
+  }
+  const key = randomBytes(32);
+  try {
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(path, key.toString('hex') + '\n', { mode: 0o600 });
+  } catch (err) {
+    log.warn({ err, path }, 'could not save the dedup mark key; marks last for this run only');
+  }
+  return key;
 }

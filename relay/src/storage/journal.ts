@@ -77,6 +77,8 @@ export class Journal {
   /** File operations (group writes, truncation) run one at a time, in order. */
   private ops: Promise<void> = Promise.resolve();
   private closed = false;
+  /** Set when a failed write could not be cut back: the file may end in a torn record, so nothing more is appended. */
+  private failure: { reason: string; since: string } | null = null;
   private readonly log: Logger;
 
   constructor(private readonly options: JournalOptions) {
@@ -90,6 +92,16 @@ export class Journal {
 
   get maxBytes(): number {
     return this.options.maxBytes;
+  }
+
+  /**
+   * `failed-closed` after a failed write whose partial bytes could not be cut back off the file: a record appended
+   * after them would sit behind a torn record, and the next start discards a torn record and everything after it, so
+   * acknowledging it would be a lie. Appends are refused (`journal-failed`) until the journal is emptied by a replay
+   * or the relay restarts (which cuts the torn tail off).
+   */
+  get state(): { state: 'ok' | 'failed-closed'; reason?: string; since?: string } {
+    return this.failure ? { state: 'failed-closed', ...this.failure } : { state: 'ok' };
   }
 
   /** Events waiting for replay (durable ones plus appends still being synced). */
@@ -165,6 +177,10 @@ export class Journal {
    */
   append(item: StoredEvent): Promise<void> {
     if (this.closed || !this.fh) return Promise.reject(new StorageError('journal is not open', 'closed'));
+    if (this.failure) {
+      this.options.onError?.('journal-failed');
+      return Promise.reject(new StorageError(`journal failed closed (${this.failure.reason}); refusing appends`, 'journal-failed'));
+    }
     const record = encodeRecord(item.raw);
     if (this.size + this.queuedBytes + record.length > this.options.maxBytes) {
       this.options.onError?.('journal-full');
@@ -211,8 +227,8 @@ export class Journal {
   private async writeBatch(batch: Waiting[]): Promise<void> {
     const buf = Buffer.concat(batch.map((w) => w.record));
     const fh = this.fh!;
+    let written = 0;
     try {
-      let written = 0;
       while (written < buf.length) {
         const { bytesWritten } = await fh.write(buf, written, buf.length - written);
         written += bytesWritten;
@@ -224,7 +240,8 @@ export class Journal {
       const mapped = code === 'ENOSPC' || code === 'EDQUOT' ? 'disk-full' : 'journal-io';
       this.options.onError?.(mapped);
       this.log.error({ err, code, events: batch.length, path: this.path }, mapped === 'disk-full' ? 'journal: disk full; events refused' : 'journal: write failed; events refused');
-      await this.cutBackTo(this.size);
+      // Nothing reached the file if the first write failed outright (a full disk usually); otherwise cut it back.
+      if (written > 0 || mapped === 'journal-io') await this.cutBackTo(this.size, written > 0);
       const failure = new StorageError(`journal write failed: ${(err as Error).message}`, mapped, { cause: err });
       for (const w of batch) w.reject(failure);
       return;
@@ -238,13 +255,27 @@ export class Journal {
     }
   }
 
-  /** After a failed write, drops whatever part of it reached the file so the next append does not follow a torn record. */
-  private async cutBackTo(size: number): Promise<void> {
+  /**
+   * After a failed write, drops whatever part of it reached the file so the next append does not follow a torn
+   * record. If that fails while bytes of the failed write may be in the file (`mustCut`), the journal fails closed.
+   */
+  private async cutBackTo(size: number, mustCut: boolean): Promise<void> {
     try {
       await this.fh!.truncate(size);
+      await this.fh!.datasync();
+      return;
     } catch (err) {
-      // Not a regular file (a device in tests) or the disk is gone; the checksum still catches the torn tail on open.
-      this.log.warn({ err, path: this.path }, 'journal: could not cut back a failed write');
+      if (!mustCut) {
+        // Not a regular file (a device in tests), and nothing was written: there is no torn tail to fear.
+        this.log.warn({ err, path: this.path }, 'journal: could not cut back a failed write');
+        return;
+      }
+      this.failure = { reason: `could not cut back a failed write: ${(err as Error).message}`, since: new Date().toISOString() };
+      this.options.onError?.('failed-closed');
+      this.log.error(
+        { err, path: this.path, validBytes: size, pending: this.pendingCount },
+        'journal: failed closed: a failed write could not be cut back; refusing appends until the journal is replayed or the relay restarts',
+      );
     }
   }
 
@@ -275,9 +306,14 @@ export class Journal {
    */
   truncateIfDrained(): Promise<boolean> {
     return this.enqueue(async () => {
-      if (!this.drained || this.size === 0) return;
+      if (!this.drained || (this.size === 0 && !this.failure)) return;
       await this.fh!.truncate(0);
       await this.fh!.datasync();
+      if (this.failure) {
+        // The torn tail went with everything else: appends are safe again.
+        this.log.warn({ path: this.path }, 'journal: emptied after replay; accepting appends again');
+        this.failure = null;
+      }
       this.entries = [];
       this.replayed = 0;
       this.ids.clear();

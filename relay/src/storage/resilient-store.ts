@@ -2,14 +2,16 @@ import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Counter } from 'prom-client';
 import type { Logger } from 'pino';
+import { checkEntry, verifyEntries, type RedisQuarantine } from '../cache/entry-check.js';
 import type { RedisWriteBuffer } from '../cache/redis-write-buffer.js';
+import type { SignatureVerifier } from '../crypto/types.js';
 import type { StorageFaultMetrics } from '../degraded/metrics.js';
 import { mergeForFilters } from '../degraded/merge.js';
 import { ModeClock } from '../degraded/mode-clock.js';
 import { DEPENDENCY_DOWN, type DependencyProbe } from '../health/dependency-probe.js';
 import type { Filter } from '../nostr/filter.js';
 import type { Journal } from './journal.js';
-import type { PgEventStore } from './pg-event-store.js';
+import { REASON_DB_REFUSED, REASON_DB_TIMEOUT, type PgEventStore } from './pg-event-store.js';
 import { type EventStore, type IdState, type SaveOutcome, type StoredEvent, StorageError } from './types.js';
 
 export type StorageMode = 'normal' | 'degraded';
@@ -39,6 +41,12 @@ export interface ResilientStoreOptions {
   bufferTimeoutMs: number;
   /** Where refused-at-replay events are recorded (JSON lines). */
   dataDir: string;
+  /** Signatures of what comes back from the Redis write buffer are checked like a client's. */
+  verifier: SignatureVerifier;
+  /** Where bad write-buffer entries go (logged, counted, kept in a bounded list). */
+  quarantine: RedisQuarantine;
+  /** Longest write-buffer entry read back (longer ones are quarantined unread). */
+  maxEntryBytes: number;
 }
 
 interface ReplayCounts {
@@ -272,7 +280,7 @@ export class ResilientStore implements EventStore {
     return Promise.all(items.map((e) => this.o.pg.save({ event: e.event, raw: e.raw })));
   }
 
-  private tally(items: Array<{ event: StoredEvent['event'] }>, outcomes: SaveOutcome[], counts: ReplayCounts): void {
+  private tally(items: Array<{ event: StoredEvent['event']; raw: string }>, outcomes: SaveOutcome[], counts: ReplayCounts): void {
     const refusedLines: string[] = [];
     outcomes.forEach((outcome, i) => {
       const ev = items[i]!.event;
@@ -280,8 +288,14 @@ export class ResilientStore implements EventStore {
         counts.refused++;
         this.refusedTotal++;
         this.o.metrics.replayRefused.inc();
-        this.log.warn({ id: ev.id, kind: ev.kind, reason: outcome.reason }, 'replay: event accepted while degraded was refused by a kind rule');
-        refusedLines.push(JSON.stringify({ id: ev.id, kind: ev.kind, reason: outcome.reason, at: new Date().toISOString() }) + '\n');
+        // Refused by the database itself (not by a kind rule): keep the event, so an operator can submit it again.
+        const byDatabase = outcome.reason === REASON_DB_REFUSED || outcome.reason === REASON_DB_TIMEOUT;
+        const keep = byDatabase ? { raw: items[i]!.raw } : {};
+        this.log.warn(
+          { id: ev.id, kind: ev.kind, reason: outcome.reason },
+          byDatabase ? 'replay: event accepted while degraded was refused by the database (kept in replay-refused.jsonl)' : 'replay: event accepted while degraded was refused by a kind rule',
+        );
+        refusedLines.push(JSON.stringify({ id: ev.id, kind: ev.kind, reason: outcome.reason, at: new Date().toISOString(), ...keep }) + '\n');
       } else {
         counts[outcome.status]++;
       }
@@ -296,24 +310,55 @@ export class ResilientStore implements EventStore {
     }
   }
 
-  /** Events in the Redis write buffer that the journal does not hold (its disk was lost, say), then trims the buffer. */
+  /**
+   * Events in the Redis write buffer that the journal does not hold (its disk was lost, say), a page at a time, each
+   * page trimmed once replayed. Redis is not trusted: every entry is checked like a client's event (size, JSON, shape,
+   * id, signature) and a bad one is quarantined instead of replayed, so a poisoned buffer can neither crash the relay
+   * nor reach PostgreSQL.
+   */
   private async replayBuffer(counts: ReplayCounts): Promise<void> {
     const { buffer, journal } = this.o;
     if (!buffer || !this.cacheUp) return;
     try {
-      const { items, count } = await buffer.readAll();
       const seen = new Set<string>();
-      const missing = items.filter((i) => !journal.has(i.event.id) && !seen.has(i.event.id) && seen.add(i.event.id));
-      if (missing.length > 0) {
-        this.log.warn({ events: missing.length }, 'replaying events found only in the Redis write buffer');
-        this.tally(missing, await this.replayItems(missing), counts);
+      for (;;) {
+        const page = await buffer.readPage(this.o.replayBatchSize, this.o.maxEntryBytes);
+        if (page.length === 0) return;
+        const good = await this.checkBufferPage(page);
+        const missing = good.filter((i) => !journal.has(i.event.id) && !seen.has(i.event.id) && seen.add(i.event.id));
+        if (missing.length > 0) {
+          this.log.warn({ events: missing.length }, 'replaying events found only in the Redis write buffer');
+          this.tally(missing, await this.replayItems(missing), counts);
+        }
+        await buffer.trim(page.length);
+        if (page.length < this.o.replayBatchSize) return;
       }
-      await buffer.trim(count);
     } catch (err) {
       if (err instanceof StorageError) throw err;
       this.o.metrics.bufferErrors.inc();
       this.log.warn({ err }, 'Redis write buffer not drained; it is kept for the next replay');
     }
+  }
+
+  /** The entries of a page that pass every check; the others are quarantined. */
+  private async checkBufferPage(page: Awaited<ReturnType<RedisWriteBuffer['readPage']>>): Promise<StoredEvent[]> {
+    const { quarantine } = this.o;
+    const shaped: StoredEvent[] = [];
+    for (const entry of page) {
+      if ('oversized' in entry) {
+        quarantine.note('write-buffer', 'size', `${entry.oversized} bytes (limit ${this.o.maxEntryBytes})`, '');
+        continue;
+      }
+      const check = checkEntry(entry.raw, this.o.maxEntryBytes);
+      if (check.ok) shaped.push(check.item);
+      else quarantine.note('write-buffer', check.reason, check.detail, entry.raw);
+    }
+    const sigs = await verifyEntries(this.o.verifier, shaped);
+    return shaped.filter((item, i) => {
+      if (sigs[i]) return true;
+      quarantine.note('write-buffer', 'signature', 'signature verification failed', item.raw, { id: item.event.id });
+      return false;
+    });
   }
 
   private finishReplay(counts: ReplayCounts, started: number): void {
