@@ -98,6 +98,9 @@ export class Gossip {
       return;
     }
     const content: GossipContent = parsed;
+    // A node becomes a member only through an allowed peer (its own report, or a trusted member list naming it):
+    // an unknown author's report would add a member nobody can reach and flag a partition that is not there.
+    if (!this.members.has(event.pubkey) && !this.options.trustsMembersOf(event.pubkey)) return;
     const now = Date.now();
     const m = this.member(event.pubkey);
     if (content.seq <= m.seq) return;
