@@ -26,6 +26,9 @@ export interface RelayLaunch {
 export function writeRelayConfig(layout: ClusterLayout, node: NodeLayout, known: Set<string>): RelayLaunch {
   const p = paths(layout);
   const ends = relayEndpoints(layout, node);
+  // Every other relay dials this one through its own sidecar: those URLs name this relay in AUTH relay tags and
+  // identity proofs (public_url, required when peering, and its aliases).
+  const namedBy = layout.nodes.flatMap((other) => other.links.filter((l) => l.name === `peer-${node.name}`).map((l) => `ws://${layout.host}:${l.listenPort}`));
   const wanted: Record<string, unknown> = {
     relay_name: `relay-${node.name}`,
     host: layout.host,
@@ -41,6 +44,7 @@ export function writeRelayConfig(layout: ClusterLayout, node: NodeLayout, known:
     data_dir: p.relayData(node.name),
     log_level: 'info',
     peers: ends.peers,
+    ...(namedBy.length > 0 ? { public_url: namedBy[0], public_url_aliases: namedBy.slice(1) } : {}),
     // Peers learned from gossip would be dialled directly, around the sidecar, and escape its faults.
     peer_discovery: false,
     heartbeat_interval_ms: 1000,

@@ -178,9 +178,12 @@ export async function startNetwork(options: NetworkOptions): Promise<Network> {
     for (const name of names) {
       const sidecar = sidecars.get(name)!;
       const peers = sidecar.links.map((l) => `ws://127.0.0.1:${l.listenPort}`);
+      // Every neighbour dials this relay through its own sidecar: those URLs name it (public_url and aliases).
+      const namedBy = neighbours(name).map((other) => `ws://127.0.0.1:${sidecars.get(other)!.links.find((l) => l.name === `peer-${name}`)!.listenPort}`);
       const args = [
         ...fastPeeringArgs(options.heartbeatIntervalMs, options.heartbeatTimeoutMs, options.syncIntervalMs),
         ...(peers.length ? ['--peers', peers.join(',')] : []),
+        ...(namedBy.length ? ['--public-url', namedBy[0]!, ...(namedBy.length > 1 ? ['--public-url-aliases', namedBy.slice(1).join(',')] : [])] : []),
         '--relay-name', `relay-${name}`,
         ...(options.args ?? []),
       ];

@@ -31,6 +31,8 @@ export interface LinkOptions {
 /** One WebSocket to a relay, with the OK bookkeeping a flood needs (answers matched by id, not by order). */
 export class NostrLink {
   readonly notices: string[] = [];
+  /** The NIP-42 challenge the relay sent, once `authenticate` has read it. */
+  challenge: string | undefined;
   closeCode: number | undefined;
   closeReason = '';
   readonly closed: Promise<void>;
@@ -126,10 +128,13 @@ export class NostrLink {
     } catch {
       return undefined;
     }
-    const auth = finalizeEvent(
-      { kind: 22242, created_at: Math.floor(Date.now() / 1000), tags: [['relay', relayUrl], ['challenge', String(challenge[1])]], content: '' },
-      secretKey,
-    );
+    this.challenge = String(challenge[1]);
+    return this.answerChallenge(secretKey, relayUrl, this.challenge);
+  }
+
+  /** Sends an AUTH for `challenge` (e.g. a second AUTH on the same connection) and resolves with its OK. */
+  answerChallenge(secretKey: Uint8Array, relayUrl: string, challenge: string): Promise<{ ok: boolean; message: string }> {
+    const auth = finalizeEvent({ kind: 22242, created_at: Math.floor(Date.now() / 1000), tags: [['relay', relayUrl], ['challenge', challenge]], content: '' }, secretKey);
     const answer = new Promise<{ ok: boolean; message: string }>((resolve) => this.okWaiters.set(auth.id, resolve));
     this.send(['AUTH', auth]);
     return answer;

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -44,8 +45,23 @@ export interface RelayProcess {
   cleanup(): Promise<void>;
 }
 
+/** A port free right now (for a relay whose public_url must name its own port before it starts). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const port = (server.address() as { port: number }).port;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
 /** Starts `node relay/dist/main.js start` as a real child process on ephemeral ports and waits until it serves. */
 export async function startRelay(options: RelayProcessOptions = {}): Promise<RelayProcess> {
+  // Peering needs public_url: a relay dialled directly (no proxy) is reached at its own port.
+  const peering = (options.args ?? []).some((a) => a === '--peers' || a === '--peer-node-ids');
+  if (peering && !(options.args ?? []).includes('--public-url')) {
+    const port = options.port ?? (await freePort());
+    options = { ...options, port, args: [...(options.args ?? []), '--public-url', `ws://127.0.0.1:${port}`] };
+  }
   const db = options.databaseUrl ? undefined : await freshDatabase('relay');
   const ns = options.redisUrl || options.redisKeyPrefix ? undefined : await freshRedisNamespace();
   const databaseUrl = options.databaseUrl ?? db!.url;

@@ -51,3 +51,16 @@ t.test('the CLI exits 2 with the message on stderr', async (t) => {
   t.not(unknownFlag.status, 0, 'unknown flags are refused');
   t.match(unknownFlag.stderr, /bogus-flag/);
 });
+
+t.test('peering needs public_url; peer URLs and node ids are validated at start', async (t) => {
+  t.throws(() => loadConfig({ flags: { peers: 'ws://127.0.0.1:7001' } }), { message: /public_url is required when peering/ });
+  t.throws(() => loadConfig({ flags: { 'peer-node-ids': 'a'.repeat(64) } }), { message: /public_url is required when peering/ }, 'accepting peers is peering too');
+  t.ok(loadConfig({ flags: { peers: 'ws://127.0.0.1:7001', 'public-url': 'ws://relay-a.example:7777' } }), 'with public_url it starts');
+  t.throws(() => loadConfig({ flags: { peers: 'ws://127.0.0.1:7001', 'public-url': 'http://relay-a.example' } }), { message: /public_url: .* must start with ws:\/\/ or wss:\/\// });
+  t.throws(() => loadConfig({ flags: { peers: 'ws://user:pw@127.0.0.1:7001', 'public-url': 'ws://a.example' } }), { message: /peers: .* must not carry credentials/ });
+  t.throws(() => loadConfig({ flags: { 'peer-node-ids': 'xyz', 'public-url': 'ws://a.example' } }), { message: /peer_node_ids: "xyz" is not a node id/ });
+  t.equal(loadConfig({}).peerDiscovery, false, 'discovery is off by default');
+  const run = spawnSync(process.execPath, [RELAY_MAIN, 'start', '--peers', 'ws://127.0.0.1:7001'], { encoding: 'utf8' });
+  t.equal(run.status, 2, 'the CLI refuses to start');
+  t.match(run.stderr, /public_url is required when peering/);
+});

@@ -121,6 +121,41 @@ export function loadConfig(sources: ConfigSources): RelayConfig {
   return result;
 }
 
+/** A peer URL: ws:// or wss://, a host, no credentials, bounded length. Returns why it is not, or null. */
+export function peerUrlError(url: string): string | null {
+  if (url.length > 512) return 'is longer than 512 characters';
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return 'is not a URL';
+  }
+  if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') return 'must start with ws:// or wss://';
+  if (parsed.username || parsed.password) return 'must not carry credentials';
+  if (!parsed.hostname) return 'has no host';
+  return null;
+}
+
+/**
+ * Peering needs an identity bound to a URL: without public_url a relay would accept (and its peers would sign)
+ * AUTH relay tags naming any URL, so a server we dial could relay our AUTH elsewhere.
+ */
+function validatePeering(config: RelayConfig): void {
+  const peering = config.peers.length > 0 || config.peerNodeIds.length > 0;
+  if (peering && !config.publicUrl) {
+    throw new ConfigError('config: public_url is required when peering (peers or peer_node_ids are set): set it to the ws:// or wss:// URL peers dial this relay at (RELAY_PUBLIC_URL, --public-url); add proxy URLs to public_url_aliases');
+  }
+  for (const [key, urls] of [['public_url', config.publicUrl ? [config.publicUrl] : []], ['public_url_aliases', config.publicUrlAliases], ['peers', config.peers]] as const) {
+    for (const url of urls) {
+      const error = peerUrlError(url);
+      if (error) throw new ConfigError(`config: ${key}: ${JSON.stringify(url)} ${error}`);
+    }
+  }
+  for (const id of config.peerNodeIds) {
+    if (!/^[0-9a-fA-F]{64}$/.test(id)) throw new ConfigError(`config: peer_node_ids: ${JSON.stringify(id)} is not a node id (64 hex characters)`);
+  }
+}
+
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
 
 export function isLoopback(host: string): boolean {
@@ -142,6 +177,7 @@ function validateCrossField(config: RelayConfig): void {
   if (!isLoopback(config.adminHost) && !config.adminToken) {
     throw new ConfigError(`config: admin_host ${config.adminHost} is not loopback; set admin_token (RELAY_ADMIN_TOKEN) to expose the admin API`);
   }
+  validatePeering(config);
   if (config.limits.defaultLimit > config.limits.maxLimit) {
     throw new ConfigError('config: limits.default_limit must be <= limits.max_limit');
   }

@@ -64,7 +64,15 @@ export interface RelayConfig {
   /** Peering (docs/PEERING.md): seed peer URLs, our public URL, discovery, heartbeats, queues, anti-entropy. */
   peers: string[];
   publicUrl: string | undefined;
+  /** Other URLs peers dial us at (each peer's own proxy): accepted in AUTH relay tags and identity proofs. */
+  publicUrlAliases: string[];
+  /** Node ids allowed to authenticate as peers, besides those our configured peer links prove. */
+  peerNodeIds: string[];
   peerDiscovery: boolean;
+  /** Most links discovery may add (learned from allow-listed peers only). */
+  peerDiscoveryMaxLinks: number;
+  /** Events per second anti-entropy fetches/pushes and queue drains send per peer (0: half our peer rate limit). */
+  peerSyncRate: number;
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
   reconnectMinMs: number;
@@ -169,7 +177,11 @@ export const DEFAULT_CONFIG: RelayConfig = {
   banMaxSeconds: 604800,
   peers: [],
   publicUrl: undefined,
-  peerDiscovery: true,
+  publicUrlAliases: [],
+  peerNodeIds: [],
+  peerDiscovery: false,
+  peerDiscoveryMaxLinks: 8,
+  peerSyncRate: 0,
   heartbeatIntervalMs: 5000,
   heartbeatTimeoutMs: 30000,
   reconnectMinMs: 1000,

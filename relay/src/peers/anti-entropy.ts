@@ -8,6 +8,7 @@ import type { Filter } from '../nostr/filter.js';
 import { isProtected } from '../nostr/kinds.js';
 import type { EventStore } from '../storage/types.js';
 import type { PeeringMetrics } from './metrics.js';
+import { isRateLimited, Pacer, sleep } from './pacer.js';
 import type { PeerLink } from './peer-link.js';
 
 /** Ids per REQ / per push batch: under the default max_filter_values (1000) and max_limit (5000). */
@@ -40,6 +41,8 @@ export interface AntiEntropyOptions {
   maxRecords: number;
   metrics: PeeringMetrics;
   sourceFor: (link: PeerLink) => IngestSource;
+  /** Events per second we ingest from one peer during a fetch (0: unpaced): under our own peer rate limit. */
+  fetchRate: number;
   logger: Logger;
 }
 
@@ -54,6 +57,8 @@ export class AntiEntropy {
   private readonly status = new Map<string, SyncStatus>();
   private readonly running = new Map<string, Promise<SyncStatus>>();
   private readonly again = new Set<string>();
+  /** Per peer URL: our fetches from it count against its peer budget in our own rate limiter. */
+  private readonly fetchPacers = new Map<string, Pacer>();
   private readonly log: Logger;
 
   constructor(private readonly options: AntiEntropyOptions) {
@@ -161,14 +166,28 @@ export class AntiEntropy {
   private async fetch(link: PeerLink, ids: string[]): Promise<number> {
     let stored = 0;
     const source = this.options.sourceFor(link);
+    let pacer = this.fetchPacers.get(link.url);
+    if (!pacer) this.fetchPacers.set(link.url, (pacer = new Pacer(this.options.fetchRate)));
     for (let i = 0; i < ids.length; i += CHUNK) {
       const chunk = ids.slice(i, i + CHUNK);
+      // Paced to our own limit for this peer, so what we asked for is not refused by our own rate limiter.
+      await pacer.take(chunk.length);
       const events = await link.query([{ ids: chunk, limit: chunk.length }], STEP_TIMEOUT_MS);
       // Never trusted: each event runs the whole pipeline (shape, id, signature, kind rules) as the peer's.
-      const results = await Promise.all(events.map((e) => this.options.pipeline.submit(e, source)));
+      const results = await Promise.all(events.map((e) => this.submitRetrying(e, source)));
       stored += results.filter((r) => r.ok && r.message === '').length;
     }
     return stored;
+  }
+
+  /** A fetched event refused by our own rate limit (live traffic shares the budget) is submitted again after a pause. */
+  private async submitRetrying(event: unknown, source: IngestSource) {
+    let result = await this.options.pipeline.submit(event, source);
+    for (let attempt = 1; attempt <= 8 && isRateLimited(result.message); attempt++) {
+      await sleep(1000 * attempt);
+      result = await this.options.pipeline.submit(event, source);
+    }
+    return result;
   }
 
   private async push(link: PeerLink, ids: string[]): Promise<number> {
@@ -179,7 +198,7 @@ export class AntiEntropy {
       const results = await Promise.all(
         items
           .filter((item) => !isProtected(item.event))
-          .map((item) => link.pushEvent(item.raw, item.event.id, 1, STEP_TIMEOUT_MS)),
+          .map((item) => link.pushPaced(item.raw, item.event.id, 1, STEP_TIMEOUT_MS)),
       );
       accepted += results.filter((r) => r.ok).length;
       const failed = results.find((r) => !r.ok && !r.message.startsWith('blocked:'));

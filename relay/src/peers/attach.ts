@@ -4,9 +4,15 @@ import { NodeKey } from '../identity/node-key.js';
 import { negentropyHandlers } from '../negentropy/responder.js';
 import { AntiEntropy } from './anti-entropy.js';
 import { Forwarder } from './forwarder.js';
+import { Counter } from 'prom-client';
+import { parseRateRules } from '../ratelimit/rules.js';
+import { PeerAllowList } from '../security/peer-allow-list.js';
 import { Gossip, GOSSIP_KIND } from './gossip.js';
+import { gossipGuard } from './gossip-guard.js';
 import { PeeringMetrics } from './metrics.js';
+import { syncRate } from './pacer.js';
 import { attachPeerAuth } from './peer-auth.js';
+import { peerProveHandler } from './peer-proof.js';
 import { PeerManager } from './peer-manager.js';
 import { registerPeeringRoutes } from './routes.js';
 
@@ -32,12 +38,19 @@ export function attachPeering(relay: Relay): PeerManager {
 
   const directUrl = () => `ws://${config.host.includes(':') ? `[${config.host}]` : config.host}:${relay.ports.relay}`;
   const ourUrl = () => config.publicUrl ?? directUrl();
+  // Every URL that names this relay: AUTH relay tags and identity proofs must name one of them.
+  const ourUrls = () => [...(config.publicUrl ? [config.publicUrl] : []), ...config.publicUrlAliases, directUrl()];
   const isBanned = (nodeId: string) => relay.access.isBanned(nodeId);
+  const allowList = new PeerAllowList(config.peerNodeIds, key.nodeId);
+  const verify = (id: string, pubkey: string, sig: string) => relay.verifier.verify(id, pubkey, sig);
+  const rate = syncRate(config.peerSyncRate, parseRateRules(config.rateLimits));
 
   const manager = new PeerManager({
     settings: {
       peers: config.peers,
       discovery: config.peerDiscovery,
+      discoveryMaxLinks: config.peerDiscoveryMaxLinks,
+      syncRate: rate,
       heartbeatIntervalMs: config.heartbeatIntervalMs,
       heartbeatTimeoutMs: config.heartbeatTimeoutMs,
       reconnectMinMs: config.reconnectMinMs,
@@ -48,6 +61,8 @@ export function attachPeering(relay: Relay): PeerManager {
     nodeKey: key,
     ourUrl,
     isBanned,
+    allowList,
+    verify,
     submitLive: (event, source) => void pipeline.submit(event, source),
     logger: relay.log,
   });
@@ -66,8 +81,8 @@ export function attachPeering(relay: Relay): PeerManager {
     links: () => manager.list(),
     isBanned,
     broadcast: (raw, id) => manager.forwarder.broadcast(raw, id),
-    learn: (nodeId, url) => manager.learn(nodeId, url),
-    reportOffence: (nodeId) => relay.access.report?.(nodeId, 'gossip'),
+    learn: (nodeId, url, author) => manager.learn(nodeId, url, author),
+    trustsMembersOf: (author) => allowList.allows(author),
     logger: relay.log,
   });
   manager.antiEntropy = new AntiEntropy({
@@ -78,22 +93,33 @@ export function attachPeering(relay: Relay): PeerManager {
     maxRecords: config.negentropyMaxRecords,
     metrics,
     sourceFor: (link) => manager.sourceFor(link),
+    fetchRate: rate,
     logger: relay.log,
   });
+  pipeline.addGuard(
+    gossipGuard({
+      verify,
+      report: (subject, offence) => relay.access.report?.(subject, offence),
+      refused: new Counter({ name: 'relay_gossip_refused_total', help: 'Gossip events refused before acceptance (malformed, or sent by a client)', labelNames: ['reason', 'source'], registers: [relay.metrics.registry] }),
+      logger: relay.log,
+    }),
+  );
 
   const auth = attachPeerAuth({
     verifier: relay.verifier,
-    acceptedRelayUrls: () => (config.publicUrl ? [config.publicUrl, directUrl()] : []),
+    acceptedRelayUrls: () => (config.publicUrl ? ourUrls() : []),
     isBanned,
+    allowList,
     logger: relay.log,
     onPeerAuthenticated: (connection, nodeId, url) => {
       log.info({ nodeId, url, address: connection.address }, 'peer authenticated');
-      if (url) manager.learn(nodeId, url);
+      if (url) manager.learn(nodeId, url, nodeId);
     },
   });
   server.onClientConnected(auth.onConnected);
   server.handlers.set('AUTH', auth.handler);
   server.handlers.set('PEER-HOPS', manager.forwarder.peerHopsHandler());
+  server.handlers.set('PEER-PROVE', peerProveHandler(key, ourUrls));
   const neg = negentropyHandlers({
     pool,
     limits: config.limits,
@@ -124,6 +150,6 @@ export function attachPeering(relay: Relay): PeerManager {
     manager.stop();
     await pool.end();
   });
-  if (!config.publicUrl && config.peers.length > 0) log.warn('public_url is not set: peers AUTH with any relay URL, and we announce our direct listen address');
+  log.info({ publicUrl: config.publicUrl ?? null, aliases: config.publicUrlAliases, allowListed: config.peerNodeIds.length, discovery: config.peerDiscovery, syncRate: rate }, 'peering identity');
   return manager;
 }

@@ -2,10 +2,10 @@ import type { Logger } from 'pino';
 import type { NodeKey } from '../identity/node-key.js';
 import type { IngestSource } from '../ingest/source.js';
 import type { NostrEvent } from '../nostr/event.js';
+import { GOSSIP_KIND, parseGossipContent, type GossipContent } from './gossip-guard.js';
 import type { PeerLink } from './peer-link.js';
 
-/** Ephemeral kind of membership updates: relays pass them on but never store them. */
-export const GOSSIP_KIND = 20780;
+export { GOSSIP_KIND };
 /** Members nobody has heard of for this long are forgotten (a decommissioned node must not look partitioned forever). */
 const FORGET_AFTER_MS = 10 * 60 * 1000;
 
@@ -30,14 +30,6 @@ interface MemberView {
   lastHeard: number;
 }
 
-interface GossipContent {
-  v: 1;
-  seq: number;
-  url: string;
-  links: string[];
-  members: Array<{ nodeId: string; url: string | null; status: string; lastHeard: string | null }>;
-}
-
 export interface GossipOptions {
   nodeKey: NodeKey;
   ourUrl: () => string;
@@ -47,10 +39,10 @@ export interface GossipOptions {
   links: () => PeerLink[];
   isBanned: (nodeId: string) => boolean;
   broadcast: (raw: string, id: string) => void;
-  /** A member and its announced URL, for peer discovery. */
-  learn: (nodeId: string, url: string) => void;
-  /** Gossip that passed the signature check but is malformed counts against the sending peer. */
-  reportOffence: (nodeId: string) => void;
+  /** A member and its announced URL, for peer discovery (the manager decides whether to trust it). */
+  learn: (nodeId: string, url: string, author: string) => void;
+  /** Whether member lists authored by this node are believed (allow-listed peers only). */
+  trustsMembersOf: (author: string) => boolean;
   logger: Logger;
 }
 
@@ -98,16 +90,17 @@ export class Gossip {
   receive(event: NostrEvent, source: IngestSource): void {
     if (source.kind !== 'peer' || event.pubkey === this.selfId) return;
     if (this.options.isBanned(event.pubkey)) return;
-    let content: GossipContent;
-    try {
-      content = JSON.parse(event.content) as GossipContent;
-      if (content.v !== 1 || typeof content.seq !== 'number' || !Array.isArray(content.links) || !Array.isArray(content.members)) throw new Error('unexpected shape');
-      if (!content.links.every((l) => typeof l === 'string' && /^[0-9a-f]{64}$/.test(l))) throw new Error('bad link ids');
-    } catch (err) {
-      this.log.warn({ err, author: event.pubkey, from: source.nodeId }, 'malformed gossip');
-      this.options.reportOffence(source.nodeId);
+    // The gossip guard refused malformed updates before they were accepted; this is defence in depth, and never
+    // charged to the relaying peer (it did not write it).
+    const parsed = parseGossipContent(event.content);
+    if ('error' in parsed) {
+      this.log.warn({ author: event.pubkey, from: source.nodeId, reason: parsed.error }, 'malformed gossip dropped');
       return;
     }
+    const content: GossipContent = parsed;
+    // A node becomes a member only through an allowed peer (its own report, or a trusted member list naming it):
+    // an unknown author's report would add a member nobody can reach and flag a partition that is not there.
+    if (!this.members.has(event.pubkey) && !this.options.trustsMembersOf(event.pubkey)) return;
     const now = Date.now();
     const m = this.member(event.pubkey);
     if (content.seq <= m.seq) return;
@@ -117,7 +110,13 @@ export class Gossip {
     m.links = content.links;
     if (typeof content.url === 'string' && /^wss?:\/\//i.test(content.url)) {
       m.url = content.url;
-      this.options.learn(event.pubkey, content.url);
+      this.options.learn(event.pubkey, content.url, event.pubkey);
+    }
+    // Member lists of nodes we do not trust as peers are ignored: fake members would look unreachable (and keep
+    // us "partitioned") and would feed discovery with attacker-chosen URLs.
+    if (!this.options.trustsMembersOf(event.pubkey)) {
+      this.evaluate();
+      return;
     }
     for (const entry of content.members) {
       if (typeof entry?.nodeId !== 'string' || !/^[0-9a-f]{64}$/.test(entry.nodeId) || entry.nodeId === this.selfId) continue;
@@ -127,7 +126,7 @@ export class Gossip {
       if (!known) other.lastHeard = now;
       if (!other.url && typeof entry.url === 'string' && /^wss?:\/\//i.test(entry.url)) {
         other.url = entry.url;
-        this.options.learn(entry.nodeId, entry.url);
+        this.options.learn(entry.nodeId, entry.url, event.pubkey);
       }
     }
     this.evaluate();

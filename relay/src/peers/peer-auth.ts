@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { SignatureVerifier } from '../crypto/types.js';
 import { computeEventId, eventShapeError, firstTagValue, type NostrEvent } from '../nostr/event.js';
+import type { PeerAllowList } from '../security/peer-allow-list.js';
 import type { ClientConnection, MessageHandler } from '../server/connection.js';
 import { okFrame } from '../server/messages.js';
 import { AUTH_KIND } from './peer-link.js';
@@ -11,12 +12,19 @@ const CHALLENGE = 'nip42.challenge';
 export const AUTHED_PUBKEY = 'nip42.pubkey';
 /** AUTH events older or newer than this are refused (NIP-42 suggests about ten minutes). */
 const MAX_CLOCK_SKEW_SECONDS = 600;
+/** The OK message of an AUTH accepted for a client (the key is not an allowed peer): a dialling relay reads it. */
+export const CLIENT_ROLE_MESSAGE = 'auth: authenticated as a client; this key is not an allowed peer node';
+
+/** An AUTH from an unknown key waits at most this long for a configured link to prove it (startup races). */
+const ROLE_WAIT_MS = 5000;
+const PENDING = 'nip42.pending';
 
 export interface PeerAuthOptions {
   verifier: SignatureVerifier;
-  /** URLs the `relay` tag may name; empty: any (no public URL configured). */
+  /** URLs the `relay` tag may name: our public_url, its aliases and our direct listen URL (empty: any). */
   acceptedRelayUrls: () => string[];
   isBanned: (nodeId: string) => boolean;
+  allowList: PeerAllowList;
   logger: Logger;
   /** A peer relay authenticated on this connection; `url` is where it says it can be reached. */
   onPeerAuthenticated: (connection: ClientConnection, nodeId: string, url: string | undefined) => void;
@@ -34,15 +42,17 @@ export function normalizeRelayUrl(url: string): string {
 }
 
 /**
- * NIP-42 on the client port: every connection gets a challenge; an AUTH answer signed by any key is checked
- * (kind, challenge, relay tag, clock, id, signature). The key that signed it is a node id: the connection then
- * speaks for that node (`connection.source` becomes a peer source), so everything it sends is attributed to the
- * node, and bans and reputation attach to the node id rather than an address. An optional `peer` tag carries
- * the URL the node can be reached at (used for discovery).
+ * NIP-42 on the client port: every connection gets one challenge, kept for its whole life. An AUTH answer is
+ * checked (kind, this connection's challenge, relay tag naming *us*, clock, id, signature) and decides the
+ * connection's role once:
  *
- * Relay-tag rule: through a proxy the URL a peer dials is not our listen address. The tag must name our
- * `public_url` or our direct listen URL; with no public URL configured any ws(s) URL is accepted (the
- * per-connection random challenge still prevents replay elsewhere).
+ * - **peer**, when the key is an allowed peer node (`peer_node_ids`, or proven by one of our configured peer
+ *   links): everything it sends is then attributed to the node, and bans and reputation attach to the node id;
+ * - **client** otherwise: the connection keeps its client source (address, connection, IP and author limits);
+ *   the OK says so.
+ *
+ * A second AUTH on the same connection is refused: a role never changes. The optional `peer` tag carries the
+ * URL a peer can be reached at (discovery, when enabled).
  */
 export function attachPeerAuth(options: PeerAuthOptions): { onConnected: (c: ClientConnection) => void; handler: MessageHandler } {
   const log = options.logger.child({ component: 'peer-auth' });
@@ -54,8 +64,9 @@ export function attachPeerAuth(options: PeerAuthOptions): { onConnected: (c: Cli
     },
     handler: async (connection, message) => {
       const event = message[1] as NostrEvent;
-      const id = typeof (event as { id?: unknown } | undefined)?.id === 'string' ? event.id : '';
+      const id = typeof (event as { id?: unknown } | undefined)?.id === 'string' ? event.id.slice(0, 64) : '';
       const refuse = (reason: string) => connection.send(okFrame(id, false, reason));
+      if (connection.roleDecided || connection.attributes.has(PENDING)) return refuse('blocked: this connection has already authenticated; its role is fixed');
       const shapeError = eventShapeError(event);
       if (shapeError) return refuse('invalid: ' + shapeError);
       if (event.kind !== AUTH_KIND) return refuse(`invalid: AUTH needs a kind ${AUTH_KIND} event`);
@@ -63,7 +74,7 @@ export function attachPeerAuth(options: PeerAuthOptions): { onConnected: (c: Cli
       const relayTag = firstTagValue(event, 'relay');
       if (!relayTag || !/^wss?:\/\//i.test(relayTag)) return refuse('invalid: relay tag missing');
       const accepted = options.acceptedRelayUrls().map(normalizeRelayUrl);
-      if (accepted.length > 0 && !accepted.includes(normalizeRelayUrl(relayTag))) return refuse(`invalid: relay tag ${relayTag} does not name this relay`);
+      if (accepted.length > 0 && !accepted.includes(normalizeRelayUrl(relayTag))) return refuse(`invalid: relay tag ${relayTag.slice(0, 200)} does not name this relay`);
       if (Math.abs(event.created_at - Date.now() / 1000) > MAX_CLOCK_SKEW_SECONDS) return refuse('invalid: created_at is too far from now');
       if (computeEventId(event) !== event.id || !(await options.verifier.verify(event.id, event.pubkey, event.sig))) {
         log.warn({ pubkey: event.pubkey, address: connection.address }, 'AUTH signature verification failed');
@@ -75,10 +86,20 @@ export function attachPeerAuth(options: PeerAuthOptions): { onConnected: (c: Cli
         connection.close(1008, 'banned');
         return;
       }
-      const peerUrl = firstTagValue(event, 'peer');
-      connection.attributes.delete(CHALLENGE);
+      if (connection.roleDecided || connection.attributes.has(PENDING)) return refuse('blocked: this connection has already authenticated; its role is fixed');
+      connection.attributes.set(PENDING, true);
+      const peer = await options.allowList.allowsSoon(event.pubkey, ROLE_WAIT_MS);
+      connection.attributes.delete(PENDING);
+      if (connection.roleDecided) return refuse('blocked: this connection has already authenticated; its role is fixed');
       connection.attributes.set(AUTHED_PUBKEY, event.pubkey);
-      connection.source = { kind: 'peer', nodeId: event.pubkey, url: peerUrl || connection.address, connectionId: connection.id };
+      if (!peer) {
+        connection.decideRole({ kind: 'client', address: connection.address, connectionId: connection.id });
+        log.info({ pubkey: event.pubkey, address: connection.address }, 'client authenticated (not an allowed peer)');
+        connection.send(okFrame(event.id, true, CLIENT_ROLE_MESSAGE));
+        return;
+      }
+      const peerUrl = firstTagValue(event, 'peer');
+      connection.decideRole({ kind: 'peer', nodeId: event.pubkey, url: peerUrl || connection.address, connectionId: connection.id });
       options.onPeerAuthenticated(connection, event.pubkey, peerUrl && /^wss?:\/\//i.test(peerUrl) ? peerUrl : undefined);
       connection.send(okFrame(event.id, true, ''));
     },

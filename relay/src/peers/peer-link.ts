@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import type { NodeKey } from '../identity/node-key.js';
@@ -5,6 +6,9 @@ import type { NegentropyChannel } from '../negentropy/initiator.js';
 import { Backoff } from './backoff.js';
 import { Heartbeat } from './heartbeat.js';
 import { OutboundQueue } from './outbound-queue.js';
+import { isRateLimited, sleep, type Pacer } from './pacer.js';
+import { CLIENT_ROLE_MESSAGE } from './peer-auth.js';
+import { checkProof } from './peer-proof.js';
 
 export type PeerState = 'connecting' | 'up' | 'suspect' | 'down' | 'banned';
 
@@ -29,6 +33,9 @@ const HEARTBEAT_SUB = 'peer-hb';
 const HEARTBEAT_REQ = JSON.stringify(['REQ', HEARTBEAT_SUB, { ids: ['0'.repeat(64)], limit: 0 }]);
 /** Queued events in flight (sent, OK not yet back) while a returning peer catches up. */
 const DRAIN_WINDOW = 400;
+/** A bulk event the peer refused with `rate-limited:` is sent again after a pause, at most this many times. */
+export const RATE_LIMIT_RETRIES = 8;
+const RATE_LIMIT_PAUSE_MS = 1000;
 
 export interface PeerLinkOptions {
   url: string;
@@ -42,6 +49,12 @@ export interface PeerLinkOptions {
   reconnectMaxMs: number;
   queueSize: number;
   isBanned: (nodeId: string) => boolean;
+  /** Paces bulk sends to this peer (queue drain, anti-entropy pushes) to what its peer budget can take. */
+  pacer: Pacer;
+  /** BIP-340 check of the remote's identity proof. */
+  verify: (id: string, pubkey: string, sig: string) => Promise<boolean>;
+  /** The remote proved its node id (PEER-PROOF); called before the link is marked up. */
+  onProven: (link: PeerLink, nodeId: string) => void;
   logger: Logger;
   onStateChange: (link: PeerLink, from: PeerState, to: PeerState, reason: string) => void;
   /** A live EVENT on our subscription to a relay that does not push to us (third-party peers). */
@@ -64,7 +77,10 @@ let nextSub = 1;
  */
 export class PeerLink {
   state: PeerState = 'down';
+  /** The remote's node id, only ever set from a verified PEER-PROOF (never from its unauthenticated NIP-11). */
   remoteNodeId: string | null = null;
+  /** Whether the remote proved `remoteNodeId` on the current (or last) connection. */
+  identityProven = false;
   remoteIsOurs = false;
   /** The peer's NIP-11 max_message_length, when it told us. */
   remoteMaxMessageLength: number | null = null;
@@ -78,6 +94,7 @@ export class PeerLink {
   private dialling = false;
   private draining = false;
   private nip11Failures = 0;
+  private informationKnown = false;
   readonly queue: OutboundQueue;
   readonly heartbeat: Heartbeat;
   private ws: WebSocket | null = null;
@@ -87,6 +104,7 @@ export class PeerLink {
   private readonly okWaiters = new Map<string, Array<(r: { ok: boolean; message: string }) => void>>();
   private readonly reqs = new Map<string, ReqCollector>();
   private readonly negFrames = new Map<string, { frames: unknown[][]; waiter?: (f: unknown[]) => void }>();
+  private proofWaiter: ((event: unknown) => void) | undefined;
   private readonly log: Logger;
 
   constructor(readonly options: PeerLinkOptions) {
@@ -176,7 +194,7 @@ export class PeerLink {
         const worker = async () => {
           while (this.isUp && next < batch.length) {
             const q = batch[next++]!;
-            await this.pushEvent(q.raw, q.id, q.hops, timeoutMs);
+            await this.pushPaced(q.raw, q.id, q.hops, timeoutMs);
             sent++;
           }
         };
@@ -186,6 +204,22 @@ export class PeerLink {
       this.draining = false;
     }
     return sent;
+  }
+
+  /**
+   * A bulk push (drain, anti-entropy): waits for the pacer, and sends again after a pause when the peer says
+   * `rate-limited:` (its budget is shared with live traffic we cannot see), so a large heal slows down instead of
+   * losing events or looking like a flood.
+   */
+  async pushPaced(raw: string, id: string, hops: number, timeoutMs: number): Promise<{ ok: boolean; message: string }> {
+    let result: { ok: boolean; message: string } = { ok: false, message: 'error: not sent' };
+    for (let attempt = 0; attempt <= RATE_LIMIT_RETRIES && this.isUp; attempt++) {
+      await this.options.pacer.take(1);
+      result = await this.pushEvent(raw, id, hops, timeoutMs);
+      if (!isRateLimited(result.message)) return result;
+      await sleep(RATE_LIMIT_PAUSE_MS * (attempt + 1));
+    }
+    return result;
   }
 
   send(frame: string): boolean {
@@ -288,9 +322,37 @@ export class PeerLink {
     const ws = new WebSocket(this.url, { maxPayload: MAX_INBOUND_PAYLOAD, perMessageDeflate: false, handshakeTimeout: this.options.heartbeatTimeoutMs });
     this.ws = ws;
     let challengeTimer: NodeJS.Timeout | undefined;
+    // Our relays prove their node id first (PEER-PROVE); then we answer the AUTH challenge, or go up without one.
+    let proven = !this.remoteIsOurs;
+    let challenge: string | undefined;
+    let noChallenge = false;
+    let answered = false;
+    const proceed = () => {
+      if (!proven || answered || this.ws !== ws) return;
+      if (challenge !== undefined) {
+        answered = true;
+        this.authenticate(challenge);
+      } else if (noChallenge) {
+        answered = true;
+        this.markUp('no AUTH challenge (relay without NIP-42)');
+      }
+    };
     ws.on('open', () => {
       // A relay that wants NIP-42 sends its challenge at once; one that does not is a plain peer.
-      challengeTimer = setTimeout(() => this.markUp('no AUTH challenge (relay without NIP-42)'), AUTH_CHALLENGE_WAIT_MS);
+      challengeTimer = setTimeout(() => {
+        noChallenge = true;
+        proceed();
+      }, AUTH_CHALLENGE_WAIT_MS);
+      if (this.remoteIsOurs) {
+        void this.proveRemote().then((ok) => {
+          if (!ok) {
+            if (this.ws === ws) ws.close(1008, 'identity not proven');
+            return;
+          }
+          proven = true;
+          proceed();
+        });
+      }
     });
     ws.on('message', (data: Buffer) => {
       this.heartbeat.heard();
@@ -304,7 +366,14 @@ export class PeerLink {
       if (!Array.isArray(frame)) return;
       if (frame[0] === 'AUTH' && typeof frame[1] === 'string') {
         clearTimeout(challengeTimer);
-        this.authenticate(frame[1]);
+        if (challenge === undefined) challenge = frame[1].slice(0, 256);
+        proceed();
+        return;
+      }
+      if (frame[0] === 'PEER-PROOF') {
+        const waiter = this.proofWaiter;
+        this.proofWaiter = undefined;
+        waiter?.(frame[1]);
         return;
       }
       this.onFrame(frame);
@@ -321,6 +390,50 @@ export class PeerLink {
     });
   }
 
+  /**
+   * Asks the remote to sign a fresh nonce bound to the URL we dialled (peer-proof.ts). On success the remote's
+   * node id is known for certain; a different key than last time is a different node to us.
+   */
+  private async proveRemote(): Promise<boolean> {
+    const nonce = randomBytes(32).toString('hex');
+    const timeoutMs = Math.max(5000, this.options.heartbeatTimeoutMs);
+    const answer = await new Promise<unknown>((resolve) => {
+      const timer = setTimeout(() => {
+        this.proofWaiter = undefined;
+        resolve(undefined);
+      }, timeoutMs);
+      this.proofWaiter = (event) => {
+        clearTimeout(timer);
+        resolve(event);
+      };
+      if (!this.send(JSON.stringify(['PEER-PROVE', nonce, this.url]))) {
+        clearTimeout(timer);
+        this.proofWaiter = undefined;
+        resolve(undefined);
+      }
+    });
+    if (answer === undefined) {
+      this.lastError = 'the peer did not prove its node id (no PEER-PROOF)';
+      this.log.warn(this.lastError);
+      return false;
+    }
+    const result = await checkProof(answer, nonce, this.url, this.options.verify);
+    if ('error' in result) {
+      this.lastError = `the peer's identity proof was refused: ${result.error}`;
+      this.log.warn({ reason: result.error }, 'peer identity proof refused');
+      return false;
+    }
+    if (this.remoteNodeId !== null && this.remoteNodeId !== result.nodeId) this.log.warn({ was: this.remoteNodeId, now: result.nodeId }, 'peer node id changed');
+    this.remoteNodeId = result.nodeId;
+    this.identityProven = true;
+    this.options.onProven(this, result.nodeId);
+    if (this.options.isBanned(result.nodeId)) {
+      this.ban('the node is banned');
+      return false;
+    }
+    return true;
+  }
+
   private authenticate(challenge: string): void {
     const auth = this.options.nodeKey.sign({
       kind: AUTH_KIND,
@@ -331,7 +444,13 @@ export class PeerLink {
     });
     // The first signature check of a fresh relay may wait for its verifier workers: allow a few seconds.
     void this.push(JSON.stringify(['AUTH', auth]), auth.id, Math.max(5000, this.options.heartbeatTimeoutMs)).then((r) => {
-      if (r.ok) {
+      if (r.ok && r.message === CLIENT_ROLE_MESSAGE && this.remoteIsOurs) {
+        // It does not (yet) know us as a peer: events we pushed would count as a client's. Retry with backoff;
+        // once its own link to us has proven our node id, it accepts us.
+        this.lastError = 'the peer accepted our AUTH only as a client (our node id is not on its allow-list)';
+        this.log.warn(this.lastError);
+        this.ws?.close(1000, 'not accepted as a peer');
+      } else if (r.ok) {
         this.authenticated = true;
         this.markUp('authenticated');
       } else {
@@ -352,7 +471,7 @@ export class PeerLink {
     this.downSince = null;
     this.heartbeat.start();
     this.setState('up', reason);
-    if (this.remoteNodeId === null) void this.learnIdentityLate();
+    if (!this.informationKnown) void this.learnIdentityLate();
     if (!this.remoteIsOurs) {
       // A third-party relay does not push to us: subscribe to what it accepts from now on.
       this.send(JSON.stringify(['REQ', 'peer-live', { since: Math.floor(Date.now() / 1000) }]));
@@ -404,6 +523,9 @@ export class PeerLink {
     this.dialling = false;
     this.heartbeat.stop();
     this.authenticated = false;
+    const proofWaiter = this.proofWaiter;
+    this.proofWaiter = undefined;
+    proofWaiter?.(undefined);
     if (this.upSince !== null) this.downSince = Date.now();
     this.upSince = null;
     for (const req of [...this.reqs.values()]) req.reject(new Error('link went down'));
@@ -432,7 +554,8 @@ export class PeerLink {
 
   private applyInformation(info: Record<string, unknown>): void {
     this.nip11Failures = 0;
-    this.remoteNodeId = typeof info.pubkey === 'string' && /^[0-9a-f]{64}$/.test(info.pubkey) ? info.pubkey : this.remoteNodeId;
+    this.informationKnown = true;
+    // NIP-11 `pubkey` is not proof of anything: the node id comes from PEER-PROOF only.
     this.remoteIsOurs = info.software === OUR_SOFTWARE;
     const limit = (info.limitation as { max_message_length?: unknown } | undefined)?.max_message_length;
     this.remoteMaxMessageLength = typeof limit === 'number' && limit > 0 ? limit : null;
@@ -443,9 +566,10 @@ export class PeerLink {
     const info = await this.fetchInformation();
     if (!info || !this.isUp) return;
     this.applyInformation(info);
-    if (this.remoteIsOurs) this.send(JSON.stringify(['CLOSE', 'peer-live']));
-    this.log.info({ nodeId: this.remoteNodeId }, 'peer identity learned after link up');
-    if (this.remoteNodeId && this.options.isBanned(this.remoteNodeId)) this.ban('the node is banned');
+    if (!this.remoteIsOurs) return;
+    this.send(JSON.stringify(['CLOSE', 'peer-live']));
+    if (await this.proveRemote()) this.log.info({ nodeId: this.remoteNodeId }, 'peer identity proven after link up');
+    else if (this.state !== 'banned') this.ws?.close(1008, 'identity not proven');
   }
 
   private async fetchInformation(): Promise<Record<string, unknown> | null> {

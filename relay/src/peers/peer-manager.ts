@@ -1,11 +1,14 @@
 import type { Logger } from 'pino';
 import type { NodeKey } from '../identity/node-key.js';
+import { peerUrlError } from '../config/load.js';
 import type { IngestSource } from '../ingest/source.js';
+import type { PeerAllowList } from '../security/peer-allow-list.js';
 import type { AntiEntropy } from './anti-entropy.js';
 import type { Forwarder } from './forwarder.js';
 import type { Gossip } from './gossip.js';
 import type { PeeringMetrics } from './metrics.js';
 import { normalizeRelayUrl } from './peer-auth.js';
+import { Pacer } from './pacer.js';
 import { PeerLink, type PeerLinkOptions, type PeerState } from './peer-link.js';
 
 /** The runbook's alert threshold for a peer queue. */
@@ -14,6 +17,10 @@ export const QUEUE_WARN_DEPTH = 1000;
 export interface PeerManagerSettings {
   peers: string[];
   discovery: boolean;
+  /** Most learned (discovered) links. */
+  discoveryMaxLinks: number;
+  /** Bulk events per second to one peer (0: unpaced). */
+  syncRate: number;
   heartbeatIntervalMs: number;
   heartbeatTimeoutMs: number;
   reconnectMinMs: number;
@@ -27,6 +34,8 @@ export interface PeerManagerDeps {
   nodeKey: NodeKey;
   ourUrl: () => string;
   isBanned: (nodeId: string) => boolean;
+  allowList: PeerAllowList;
+  verify: (id: string, pubkey: string, sig: string) => Promise<boolean>;
   submitLive: (event: unknown, source: IngestSource) => void;
   logger: Logger;
 }
@@ -49,6 +58,11 @@ export class PeerManager {
 
   constructor(private readonly deps: PeerManagerDeps) {
     this.log = deps.logger.child({ component: 'peers' });
+    deps.allowList.setUnprovenCounter(() => this.list().filter((l) => l.options.origin === 'configured' && l.remoteNodeId === null).length);
+  }
+
+  get allowList(): PeerAllowList {
+    return this.deps.allowList;
   }
 
   list(): PeerLink[] {
@@ -78,16 +92,30 @@ export class PeerManager {
     for (const link of this.links.values()) link.stop('relay stopping');
   }
 
-  /** A node and the URL it announced (gossip or inbound AUTH): dial it if discovery is on and it is new to us. */
-  learn(nodeId: string, url: string): void {
-    if (!this.deps.settings.discovery || !this.started || nodeId === this.deps.nodeKey.nodeId || this.deps.isBanned(nodeId)) return;
+  /**
+   * A node and the URL it announced (gossip, or a proven peer's AUTH `peer` tag), vouched for by `author`: dialled
+   * only with discovery on, when the author is an allowed peer, the URL is a plain ws(s) URL, and fewer than
+   * `discoveryMaxLinks` links were learned. The dialled node must then prove it is `nodeId`.
+   */
+  learn(nodeId: string, url: string, author: string): void {
+    const s = this.deps.settings;
+    if (!s.discovery || !this.started || nodeId === this.deps.nodeKey.nodeId || this.deps.isBanned(nodeId)) return;
+    if (!this.deps.allowList.allows(author)) return;
+    if (peerUrlError(url)) {
+      this.log.debug({ nodeId, url: url.slice(0, 200), author }, 'discovered URL refused');
+      return;
+    }
     // Until every configured peer has told us its node id we cannot tell a new node from a seed reached through
     // a proxy under another URL: learning now could bypass the proxy (and the partitions it injects).
     const links = this.list();
     if (links.some((l) => l.remoteNodeId === nodeId) || links.some((l) => l.options.origin === 'configured' && l.remoteNodeId === null)) return;
     if (this.links.has(normalizeRelayUrl(url)) || normalizeRelayUrl(url) === normalizeRelayUrl(this.deps.ourUrl())) return;
-    this.log.info({ nodeId, url }, 'peer discovered');
-    this.add(url, 'learned');
+    if (links.filter((l) => l.options.origin === 'learned').length >= s.discoveryMaxLinks) {
+      this.log.debug({ nodeId, url, max: s.discoveryMaxLinks }, 'discovery cap reached; not dialling');
+      return;
+    }
+    this.log.info({ nodeId, url, author }, 'peer discovered');
+    this.add(url, 'learned', nodeId);
   }
 
   /** A fresh reconciliation with every link that is up now (after any running one); waits for the results. */
@@ -117,7 +145,7 @@ export class PeerManager {
     }
   }
 
-  private add(url: string, origin: 'configured' | 'learned'): void {
+  private add(url: string, origin: 'configured' | 'learned', expectedNodeId?: string): void {
     const key = normalizeRelayUrl(url);
     if (this.links.has(key)) return;
     const s = this.deps.settings;
@@ -132,6 +160,9 @@ export class PeerManager {
       reconnectMaxMs: s.reconnectMaxMs,
       queueSize: s.queueSize,
       isBanned: this.deps.isBanned,
+      verify: this.deps.verify,
+      pacer: new Pacer(s.syncRate),
+      onProven: (link, nodeId) => this.onProven(link, nodeId, expectedNodeId),
       logger: this.log,
       onStateChange: (link, from, to, reason) => this.onStateChange(link, from, to, reason),
       onLiveEvent: (link, event) => this.deps.submitLive(event, this.sourceFor(link)),
@@ -139,6 +170,19 @@ export class PeerManager {
     const link = new PeerLink(options);
     this.links.set(key, link);
     link.start();
+  }
+
+  private onProven(link: PeerLink, nodeId: string, expected: string | undefined): void {
+    if (link.options.origin === 'configured') {
+      this.deps.allowList.prove(nodeId, link.url);
+      return;
+    }
+    if (expected && expected !== nodeId) {
+      // A discovered URL answered with another key: it is not the node we were told about.
+      this.log.warn({ peerUrl: link.url, expected, nodeId }, 'discovered peer proved another node id; link dropped');
+      link.stop('proved another node id');
+      this.links.delete(normalizeRelayUrl(link.url));
+    }
   }
 
   /** Events arriving over our own link are attributed to the node behind it (its URL until we know its id). */

@@ -111,9 +111,13 @@ export function attachReputation(relay: Relay): Reputation {
     check: (_event, source: IngestSource) => (bans.isBanned(subjectOfSource(source)) ? { ok: false, message: 'blocked: banned' } : null),
   });
   const guard = new RateLimitGuard(rules, limiter, log.child({ part: 'rate-limit' }));
+  // A refusal of traffic we asked for (anti-entropy fetches over our own link: no connection id) or of one of our
+  // configured peers is back-pressure between honest relays (a large heal), not an offence: it is retried, not scored.
+  const rateLimitIsOffence = (source: IngestSource) =>
+    source.kind !== 'peer' || (source.connectionId !== undefined && !relay.peering?.allowList.isConfigured(source.nodeId));
   guard.onLimited((hit) => {
     metrics.rateLimited.inc({ scope: hit.rule.scope, source: hit.source.kind });
-    penalize(subjectOfSource(hit.source), 'rate-limit');
+    if (rateLimitIsOffence(hit.source)) penalize(subjectOfSource(hit.source), 'rate-limit');
   });
   pipeline.addGuard(guard);
 

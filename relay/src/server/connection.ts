@@ -49,8 +49,12 @@ let nextConnectionId = 1;
 /** One client WebSocket: parses NIP-01 frames, enforces the advertised limits, answers every EVENT and REQ. */
 export class ClientConnection implements Subscriber {
   readonly id = nextConnectionId++;
-  /** Who this connection speaks for: a client address, or a peer node once it has authenticated (NIP-42). */
-  source: IngestSource;
+  /** Who this connection speaks for: its client address, or a peer node proven by NIP-42 (see `decideRole`). */
+  get source(): IngestSource {
+    return this.role;
+  }
+  private role: IngestSource;
+  private roleFixed = false;
   /** Extra per-connection state for protocol extensions (NIP-42 auth, negentropy sessions). */
   readonly attributes = new Map<string, unknown>();
   /** Told about every malformed message (each NOTICE starting with `invalid:`), e.g. to penalise the sender. */
@@ -68,7 +72,7 @@ export class ClientConnection implements Subscriber {
   private readonly log: Logger;
 
   constructor(readonly socket: WebSocket, readonly address: string, private readonly deps: ConnectionDeps) {
-    this.source = { kind: 'client', address, connectionId: this.id };
+    this.role = { kind: 'client', address, connectionId: this.id };
     this.log = deps.logger.child({ component: 'connection', connectionId: this.id, address });
     this.reqBucket = new TokenBucket(deps.limits.reqRatePerSecond, deps.limits.reqBurst);
     this.querySlots = new Semaphore(deps.limits.maxQueriesPerConnection);
@@ -76,6 +80,18 @@ export class ClientConnection implements Subscriber {
     socket.on('message', (data: Buffer, isBinary: boolean) => this.onMessage(data, isBinary));
     socket.on('close', () => this.onClose());
     socket.on('error', (err) => this.log.debug({ err }, 'socket error'));
+  }
+
+  /** Whether the role was decided (by an accepted AUTH): it then stays for the connection's life. */
+  get roleDecided(): boolean {
+    return this.roleFixed;
+  }
+
+  /** Decides who this connection speaks for, once; a second call throws (a connection never changes role). */
+  decideRole(role: IngestSource): void {
+    if (this.roleFixed) throw new Error(`connection ${this.id} already has its role`);
+    this.roleFixed = true;
+    this.role = role;
   }
 
   send(frame: string): void {
