@@ -73,7 +73,9 @@ export abstract class Link implements ConnectionOwner {
   readonly log: Logger;
   readonly faults = new Map<string, ActiveFault>();
   readonly conns = new Set<Connection>();
-  readonly stats = { bytesUpstream: 0, bytesDownstream: 0, connectionsTotal: 0, dialFailures: 0, refused: 0, badHandshakes: 0 };
+  readonly stats = { bytesUpstream: 0, bytesDownstream: 0, connectionsTotal: 0, dialFailures: 0, refused: 0, badHandshakes: 0, linkErrors: 0 };
+  /** Protocol errors of peers, by the fault (or tracker) that parsed them. */
+  readonly protocolErrors = new Map<string, number>();
   listenAddr: HostPort;
   upstreamAddr: HostPort;
   enabled: boolean;
@@ -159,6 +161,34 @@ export abstract class Link implements ConnectionOwner {
 
   untrack(conn: Connection): void {
     this.conns.delete(conn);
+  }
+
+  protocolError(conn: Connection | null, source: string, why: string): void {
+    this.protocolErrors.set(source, (this.protocolErrors.get(source) ?? 0) + 1);
+    this.log.warn({ conn: conn?.id, source, why }, 'protocol error: connection closed');
+  }
+
+  /**
+   * Last line of defence for one connection: an exception while handling its data (a fault's bug, a hostile
+   * input nothing else caught) is logged, counted and closes that connection, never the process.
+   */
+  guard(conn: Connection | null, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.linkFailure(conn, err);
+    }
+  }
+
+  linkFailure(conn: Connection | null, err: unknown): void {
+    this.stats.linkErrors++;
+    this.log.error({ conn: conn?.id, err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, 'connection handling failed: connection closed');
+    if (!conn) return;
+    try {
+      conn.close('internal error');
+    } catch (closeErr) {
+      this.log.error({ conn: conn.id, err: (closeErr as Error).message }, 'closing a failed connection failed');
+    }
   }
 
   // ---- faults -------------------------------------------------------------
@@ -289,10 +319,12 @@ export abstract class Link implements ConnectionOwner {
         rng,
         conn,
         existing,
-        emit: (c) => pipe.emitFrom(node, c),
+        // Guarded: a stage's timer that emits into a failing stage closes this connection, not the process.
+        emit: (c) => this.guard(conn, () => pipe.emitFrom(node, c)),
         drop: (c) => pipe.dropped(c),
-        end: () => pipe.endFrom(node),
+        end: () => this.guard(conn, () => pipe.endFrom(node)),
         fired: () => this.fired(f),
+        protocolError: (why) => this.protocolError(conn, f.type, why),
       });
       if (!stage) continue;
       node.stage = stage;
@@ -327,7 +359,12 @@ export abstract class Link implements ConnectionOwner {
       if (!f.def.accept) continue;
       const rng = this.rngFor(f.name, id, 'accept');
       if (rng.next() >= f.toxicity) continue;
-      const decision: AcceptDecision | undefined = f.def.accept({ attrs: f.attributes, protocol: this.protocol, rng });
+      const decision: AcceptDecision | undefined = f.def.accept({
+        attrs: f.attributes,
+        protocol: this.protocol,
+        rng,
+        protocolError: (why) => this.protocolError(null, f.type, why),
+      });
       if (!decision) continue;
       this.fired(f);
       this.stats.refused++;
@@ -341,7 +378,14 @@ export abstract class Link implements ConnectionOwner {
           f.blackholed.delete(socket);
           this.blackholed.delete(socket);
         });
-      } else decision.handle(socket);
+      } else {
+        try {
+          decision.handle(socket);
+        } catch (err) {
+          this.linkFailure(null, err);
+          socket.destroy();
+        }
+      }
       return true;
     }
     return false;
