@@ -15,6 +15,7 @@ import type { AcceptDecision, Attributes, Direction, FaultType, Protocol, Stream
 import { FaultError, getFaultType, resolveAttributes } from '../faults/index.js';
 import { StageNode } from '../pipeline/pipe.js';
 import { rngFromKey } from '../rng.js';
+import { MAX_TIMER_MS } from '../units.js';
 import type { Logger } from '../logger.js';
 import type { Connection, ConnectionOwner } from './connection.js';
 import { formatHostPort, parseHostPort, type HostPort } from './address.js';
@@ -121,7 +122,11 @@ export abstract class Link implements ConnectionOwner {
     await closing;
   }
 
-  /** Partial update (Toxiproxy PATCH): a new listen or upstream restarts the listener; enabled=false closes it and every connection. */
+  /**
+   * Partial update (Toxiproxy PATCH): a new listen or upstream restarts the listener; enabled=false closes it and
+   * every connection. If the new listener cannot start, the old address is restored (and listened on again), so
+   * what the API reports is what is listening; if even that fails the link is reported disabled.
+   */
   async reconfigure(p: { listen?: string; upstream?: string; enabled?: boolean }): Promise<void> {
     const listen = p.listen !== undefined ? parseHostPort(p.listen, 'listen') : undefined;
     const upstream = p.upstream !== undefined ? parseHostPort(p.upstream, 'upstream') : undefined;
@@ -130,11 +135,26 @@ export abstract class Link implements ConnectionOwner {
       (listen !== undefined && formatHostPort(listen) !== formatHostPort(this.listenAddr)) ||
       (upstream !== undefined && formatHostPort(upstream) !== formatHostPort(this.upstreamAddr));
     if (!moved && enabled === this.enabled) return;
+    const before = { listen: this.listenAddr, upstream: this.upstreamAddr, enabled: this.enabled };
     if (this.enabled) await this.stop();
     if (listen) this.listenAddr = listen;
     if (upstream) this.upstreamAddr = upstream;
     this.enabled = enabled;
-    await this.start();
+    try {
+      await this.start();
+    } catch (err) {
+      this.listenAddr = before.listen;
+      this.upstreamAddr = before.upstream;
+      this.enabled = before.enabled;
+      try {
+        await this.start();
+      } catch (again) {
+        this.enabled = false;
+        this.log.error({ err: (again as Error).message }, 'link could not listen again on its old address: disabled');
+        throw new Error(`${(err as Error).message}; the old address could not be listened on again either (${(again as Error).message}): the proxy is now disabled`);
+      }
+      throw new Error(`${(err as Error).message}; the proxy keeps its previous settings`);
+    }
   }
 
   /** Stop and clear timers of every fault; for deleting the link. */
@@ -257,8 +277,8 @@ export abstract class Link implements ConnectionOwner {
     if (!STREAMS.includes(stream)) throw new FaultError(`unknown stream: ${input.stream} (upstream, downstream or both)`);
     const toxicity = input.toxicity ?? 1;
     if (typeof toxicity !== 'number' || !(toxicity >= 0 && toxicity <= 1)) throw new FaultError('toxicity must be a number from 0 to 1');
-    if (input.duration !== undefined && !(typeof input.duration === 'number' && input.duration > 0)) {
-      throw new FaultError('duration must be a positive number of milliseconds');
+    if (input.duration !== undefined && !(typeof input.duration === 'number' && input.duration > 0 && input.duration <= MAX_TIMER_MS)) {
+      throw new FaultError(`duration must be a number of milliseconds above 0 and at most ${MAX_TIMER_MS}, got ${JSON.stringify(input.duration)}`);
     }
     const name = input.name || `${def.type}_${stream}`;
     const f: ActiveFault = {
