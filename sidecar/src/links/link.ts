@@ -394,6 +394,8 @@ export abstract class Link implements ConnectionOwner {
         f.blackholed.add(socket);
         this.blackholed.add(socket);
         socket.on('data', () => {}); // read and discard so the client never blocks on a full window
+        // A client that goes away (FIN) is closed, not left in CLOSE_WAIT on a half-open listener socket.
+        socket.on('end', () => socket.destroy());
         socket.on('close', () => {
           f.blackholed.delete(socket);
           this.blackholed.delete(socket);
