@@ -225,25 +225,48 @@ export abstract class Link implements ConnectionOwner {
     return f;
   }
 
+  /**
+   * Toxiproxy's update: the fault changes in place. Stages keep their state (counters, timers, held data), their
+   * place in each pipeline and their toxicity roll (a connection is affected while its roll is below the
+   * toxicity); the fault's `duration` keeps running unless a new one is given. Stages read their attributes when
+   * they use them, so new values apply at once.
+   */
   updateFault(name: string, patch: Partial<FaultInput>): ActiveFault {
-    const old = this.faults.get(name);
-    if (!old) throw new FaultError(`toxic not found: ${name}`, 404);
+    const f = this.faults.get(name);
+    if (!f) throw new FaultError(`toxic not found: ${name}`, 404);
     const input: FaultInput = {
       name,
-      type: old.type,
-      stream: patch.stream ?? old.stream,
-      toxicity: patch.toxicity ?? old.toxicity,
-      attributes: { ...old.attributes, ...(patch.attributes ?? {}) },
-      source: old.source,
+      type: f.type,
+      stream: patch.stream ?? f.stream,
+      toxicity: patch.toxicity ?? f.toxicity,
+      attributes: { ...f.attributes, ...(patch.attributes ?? {}) },
+      source: f.source,
     };
-    const duration = patch.duration ?? old.duration;
-    if (duration !== undefined) input.duration = duration;
-    const next = this.buildFault(input); // validate before touching the live one
-    this.removeFault(name);
-    this.faults.set(name, next);
-    this.arm(next);
-    for (const conn of this.conns) this.applyToConnection(next, conn, true);
-    return next;
+    if (patch.duration !== undefined) input.duration = patch.duration;
+    const next = this.buildFault(input, true); // validate before touching the live one
+    f.stream = next.stream;
+    f.toxicity = next.toxicity;
+    Object.assign(f.attributes, next.attributes);
+    if (next.duration !== undefined) {
+      if (f.timer) clearTimeout(f.timer);
+      f.duration = next.duration;
+      this.arm(f);
+    }
+    for (const conn of this.conns) this.reconcile(f, conn);
+    this.log.info({ fault: name, stream: f.stream, toxicity: f.toxicity, attributes: f.attributes }, 'fault updated');
+    return f;
+  }
+
+  /** After an update: add the stages a connection now needs (in the fault's place), remove the ones it no longer does. */
+  private reconcile(f: ActiveFault, conn: Connection): void {
+    const dirs = this.directions(f);
+    for (const dir of ['upstream', 'downstream'] as const) {
+      const pipe = dir === 'upstream' ? conn.up : conn.down;
+      const has = pipe.has(f.name);
+      const wanted = !!f.def.stage && dirs.includes(dir) && this.rngFor(f.name, conn.id, dir).next() < f.toxicity;
+      if (has && !wanted) pipe.remove(f.name);
+      else if (!has && wanted) this.applyDirection(f, conn, dir, true);
+    }
   }
 
   removeFault(name: string, why: 'removed' | 'expired' = 'removed'): ActiveFault {
@@ -268,7 +291,12 @@ export abstract class Link implements ConnectionOwner {
     for (const name of [...this.faults.keys()]) this.removeFault(name);
   }
 
-  private buildFault(input: FaultInput): ActiveFault {
+  /** Validate a fault for this link without installing it (a profile checks every entry before applying any). */
+  checkFault(input: FaultInput): void {
+    this.buildFault(input, true);
+  }
+
+  private buildFault(input: FaultInput, dry = false): ActiveFault {
     if (!input || typeof input !== 'object') throw new FaultError('toxic must be an object');
     if (typeof input.type !== 'string' || !input.type) throw new FaultError('missing required field: type');
     const def = getFaultType(input.type);
@@ -290,7 +318,7 @@ export abstract class Link implements ConnectionOwner {
       attributes: resolveAttributes(def, input.attributes, this.protocol),
       source: input.source ?? 'api',
       addedAt: Date.now(),
-      epoch: ++this.faultEpoch,
+      epoch: dry ? this.faultEpoch : ++this.faultEpoch,
       fired: 0,
       blackholed: new Set(),
     };
@@ -327,29 +355,31 @@ export abstract class Link implements ConnectionOwner {
   /** Toxicity is rolled once per connection and direction (Toxiproxy's meaning). */
   protected applyToConnection(f: ActiveFault, conn: Connection, existing: boolean): void {
     if (!f.def.stage) return;
-    for (const dir of this.directions(f)) {
-      const rng = this.rngFor(f.name, conn.id, dir);
-      if (rng.next() >= f.toxicity) continue;
-      const pipe = dir === 'upstream' ? conn.up : conn.down;
-      const node = new StageNode(f.name);
-      const stage = f.def.stage({
-        attrs: f.attributes,
-        dir,
-        protocol: this.protocol,
-        rng,
-        conn,
-        existing,
-        // Guarded: a stage's timer that emits into a failing stage closes this connection, not the process.
-        emit: (c) => this.guard(conn, () => pipe.emitFrom(node, c)),
-        drop: (c) => pipe.dropped(c),
-        end: () => this.guard(conn, () => pipe.endFrom(node)),
-        fired: () => this.fired(f),
-        protocolError: (why) => this.protocolError(conn, f.type, why),
-      });
-      if (!stage) continue;
-      node.stage = stage;
-      pipe.append(node);
-    }
+    for (const dir of this.directions(f)) this.applyDirection(f, conn, dir, existing);
+  }
+
+  private applyDirection(f: ActiveFault, conn: Connection, dir: Direction, existing: boolean): void {
+    const rng = this.rngFor(f.name, conn.id, dir);
+    if (rng.next() >= f.toxicity) return;
+    const pipe = dir === 'upstream' ? conn.up : conn.down;
+    const node = new StageNode(f.name, f.epoch);
+    const stage = f.def.stage!({
+      attrs: f.attributes,
+      dir,
+      protocol: this.protocol,
+      rng,
+      conn,
+      existing,
+      // Guarded: a stage's timer that emits into a failing stage closes this connection, not the process.
+      emit: (c) => this.guard(conn, () => pipe.emitFrom(node, c)),
+      drop: (c) => pipe.dropped(c),
+      end: () => this.guard(conn, () => pipe.endFrom(node)),
+      fired: () => this.fired(f),
+      protocolError: (why) => this.protocolError(conn, f.type, why),
+    });
+    if (!stage) return;
+    node.stage = stage;
+    pipe.insert(node);
   }
 
   protected nextConnId(): number {
