@@ -4,7 +4,7 @@
  *
  *   node: a
  *   seed: 42
- *   api: { host: 127.0.0.1, port: 8474, token: s3cret }
+ *   api: { host: 127.0.0.1, port: 8474, token: s3cret, allowed_hosts: [sidecar-a.internal] }
  *   dial_timeout: 2s
  *   max_active_faults: 100               # safety valve, 0 = no limit
  *   profiles_dir: ../chaos-profiles      # relative to this file
@@ -19,13 +19,14 @@ import type { LinkSpec } from './links/link.js';
 import { isLoopback, parseHostPort } from './links/address.js';
 import { DEFAULT_PROFILES_DIR } from './profiles/loader.js';
 import { randomSeed } from './rng.js';
-import { parseDurationMs } from './units.js';
+import { parseTimerMs } from './units.js';
 import { YamlSource } from './yaml-source.js';
 
 export interface SidecarConfig {
   node: string;
   seed: number;
-  api: { host: string; port: number; token?: string };
+  /** allowedHosts: Host/Origin names accepted besides loopback ones (and the bound address). */
+  api: { host: string; port: number; token?: string; allowedHosts?: string[] };
   dialTimeoutMs: number;
   profilesDir: string;
   maxActiveFaults: number;
@@ -41,6 +42,7 @@ export interface ConfigFlags {
   apiHost?: string;
   apiPort?: number | string;
   token?: string;
+  allowedHosts?: string | string[];
   profile?: string;
   profilesDir?: string;
   dialTimeout?: number | string;
@@ -57,6 +59,7 @@ export const ENV = {
   apiHost: 'CHAOS_SIDECAR_API_HOST',
   apiPort: 'CHAOS_SIDECAR_API_PORT',
   token: 'CHAOS_SIDECAR_TOKEN',
+  allowedHosts: 'CHAOS_SIDECAR_ALLOWED_HOSTS',
   profile: 'CHAOS_SIDECAR_PROFILE',
   profilesDir: 'CHAOS_SIDECAR_PROFILES_DIR',
   dialTimeout: 'CHAOS_SIDECAR_DIAL_TIMEOUT',
@@ -64,7 +67,7 @@ export const ENV = {
   logLevel: 'CHAOS_SIDECAR_LOG_LEVEL',
 } as const;
 const FLAG = {
-  node: '--node', seed: '--seed', apiHost: '--api-host', apiPort: '--api-port', token: '--token',
+  node: '--node', seed: '--seed', apiHost: '--api-host', apiPort: '--api-port', token: '--token', allowedHosts: '--allowed-hosts',
   profile: '--profile', profilesDir: '--profiles-dir', dialTimeout: '--dial-timeout', maxActiveFaults: '--max-active-faults', logLevel: '--log-level',
 } as const;
 
@@ -91,6 +94,15 @@ function nonEmpty(v: unknown): string {
   return v;
 }
 
+/** A list of host names, or one comma-separated string of them (flag and environment). */
+function hostList(v: unknown): string[] {
+  const list = typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v;
+  if (!Array.isArray(list) || !list.every((x) => typeof x === 'string' && /^[A-Za-z0-9.:\[\]-]+$/.test(x))) {
+    throw new Error(`expected host names (a list, or comma-separated), got ${JSON.stringify(v)}`);
+  }
+  return (list as string[]).map((h) => h.toLowerCase().replace(/^\[|\]$/g, ''));
+}
+
 function logLevel(v: unknown): string {
   if (typeof v !== 'string' || !LOG_LEVELS.includes(v)) throw new Error(`expected one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(v)}`);
   return v;
@@ -106,12 +118,13 @@ export function parseConfigFile(text: string, file: string): { values: Partial<R
   if (doc.node !== undefined) values.node = src.check(['node'], () => nonEmpty(doc.node));
   if (doc.seed !== undefined) values.seed = src.check(['seed'], () => seed(doc.seed));
   if (doc.api !== undefined) {
-    const api = src.object(['api'], doc.api, ['host', 'port', 'token']);
+    const api = src.object(['api'], doc.api, ['host', 'port', 'token', 'allowed_hosts']);
     if (api.host !== undefined) values.apiHost = src.check(['api', 'host'], () => nonEmpty(api.host));
     if (api.port !== undefined) values.apiPort = src.check(['api', 'port'], () => port(api.port));
     if (api.token !== undefined) values.token = src.check(['api', 'token'], () => nonEmpty(api.token));
+    if (api.allowed_hosts !== undefined) values.allowedHosts = src.check(['api', 'allowed_hosts'], () => hostList(api.allowed_hosts));
   }
-  if (doc.dial_timeout !== undefined) values.dialTimeout = src.check(['dial_timeout'], () => parseDurationMs(doc.dial_timeout));
+  if (doc.dial_timeout !== undefined) values.dialTimeout = src.check(['dial_timeout'], () => parseTimerMs(doc.dial_timeout));
   if (doc.max_active_faults !== undefined) values.maxActiveFaults = src.check(['max_active_faults'], () => count(doc.max_active_faults));
   if (doc.profiles_dir !== undefined) values.profilesDir = path.resolve(dir, src.check(['profiles_dir'], () => nonEmpty(doc.profiles_dir)));
   if (doc.profile !== undefined) {
@@ -174,7 +187,7 @@ export function loadConfig(file: string | undefined, flags: ConfigFlags, env: No
     node: pick('node', nonEmpty, 'local'),
     seed: pick('seed', seed, randomSeed()),
     api: { host: pick('apiHost', nonEmpty, '127.0.0.1'), port: pick('apiPort', port, 8474) },
-    dialTimeoutMs: pick('dialTimeout', (v) => parseDurationMs(v), 2000),
+    dialTimeoutMs: pick('dialTimeout', (v) => parseTimerMs(v), 2000),
     maxActiveFaults: pick('maxActiveFaults', count, 100),
     profilesDir: pick('profilesDir', (v) => path.resolve(nonEmpty(v)), DEFAULT_PROFILES_DIR),
     logLevel: pick('logLevel', logLevel, 'info'),
@@ -182,6 +195,8 @@ export function loadConfig(file: string | undefined, flags: ConfigFlags, env: No
   };
   const token = pick<string | undefined>('token', nonEmpty, undefined);
   if (token !== undefined) cfg.api.token = token;
+  const allowedHosts = pick<string[] | undefined>('allowedHosts', hostList, undefined);
+  if (allowedHosts !== undefined) cfg.api.allowedHosts = allowedHosts;
   const profile = pick<string | undefined>('profile', nonEmpty, undefined);
   if (profile !== undefined) cfg.profile = profile;
   if (!isLoopback(cfg.api.host) && cfg.api.token === undefined) {

@@ -105,12 +105,37 @@ export function createMetrics(src: MetricsSource) {
       }
     },
   });
+  const protocolErrors = new client.Counter({
+    name: 'chaos_sidecar_protocol_errors_total',
+    help: 'Peers that broke the protocol a fault parses (bad PostgreSQL startup length, bad RESP length, an untamperable Nostr frame), by link and fault type',
+    labelNames: ['link', 'type'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const l of src.links()) for (const [type, n] of l.protocolErrors) this.inc({ link: l.name, type }, n);
+    },
+  });
+  const linkErrors = new client.Counter({
+    name: 'chaos_sidecar_link_errors_total',
+    help: 'Exceptions while handling a connection, caught and answered by closing that connection, by link',
+    labelNames: ['link'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const l of src.links()) if (l.stats.linkErrors) this.inc({ link: l.name }, l.stats.linkErrors);
+    },
+  });
+  const uncaught = new client.Counter({
+    name: 'chaos_sidecar_uncaught_exceptions_total',
+    help: 'Exceptions that escaped every local handler (logged; the process kept running)',
+    registers: [registry],
+  });
   const faultEvents = new client.Counter({
     name: 'chaos_sidecar_fault_changes_total',
     help: 'Faults added, removed and expired, by action',
     labelNames: ['action'],
     registers: [registry],
   });
-  void [bytes, connections, intercepted, dialFailures, badHandshakes, active, fired, activeFaults];
-  return { registry, faultEvents };
+  void [bytes, connections, intercepted, dialFailures, badHandshakes, active, fired, activeFaults, protocolErrors, linkErrors];
+  return { registry, faultEvents, uncaught };
 }

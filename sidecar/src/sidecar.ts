@@ -161,10 +161,14 @@ export class Sidecar {
     }
   }
 
+  /** Replaces the active profile. A profile that fails its checks leaves the active one alone. */
   applyProfile(profile: Profile): ApplyReport {
+    const runner = new ProfileRunner(profile, this);
+    runner.check();
     this.clearProfile();
-    this.profile = new ProfileRunner(profile, this);
-    return this.profile.start();
+    const report = runner.start();
+    this.profile = runner;
+    return report;
   }
 
   clearProfile(): boolean {

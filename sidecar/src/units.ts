@@ -16,6 +16,16 @@ export function parseDurationMs(value: unknown): number {
   throw new Error(`expected a duration like "100ms", "30s" or a number of milliseconds, got ${JSON.stringify(value)}`);
 }
 
+/** Node timers overflow at 2^31 ms (a longer delay fires after 1 ms), so anything armed as a timer stays below. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** A duration that will be armed as a timer: parseDurationMs, at most MAX_TIMER_MS. */
+export function parseTimerMs(value: unknown): number {
+  const ms = parseDurationMs(value);
+  if (ms > MAX_TIMER_MS) throw new Error(`must be at most ${MAX_TIMER_MS} ms (about 24.8 days; longer timers overflow), got ${JSON.stringify(value)}`);
+  return ms;
+}
+
 // tc/Chaos Mesh semantics: "bps" means bytes per second, "bit" means bits per second.
 const RATE_RE = /^(\d+(?:\.\d+)?)\s*(bps|kbps|mbps|gbps|bit|kbit|mbit|gbit)$/i;
 const RATE_BYTES: Record<string, number> = {

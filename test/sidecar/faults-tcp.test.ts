@@ -100,8 +100,9 @@ t.test('reset_peer: a real RST when it fires, nothing at toxicity 0', async (t) 
   await roundTrip(quiet, Buffer.from('ok'));
   t.pass('still echoes');
   quiet.destroy();
-  await add('echo', { name: 'rst', type: 'reset_peer', attributes: { timeout: 100 } });
+  await add('echo', { name: 'rst', type: 'reset_peer', stream: 'upstream', attributes: { timeout: 100 } });
   const s = await connect(port('echo'));
+  s.write('arm'); // like Toxiproxy's, it waits for data
   const o = await outcome(s, 2000);
   t.equal(o.how, 'reset', 'client sees ECONNRESET');
   t.ok(o.ms >= 90, `after ${o.ms.toFixed(0)} ms`);

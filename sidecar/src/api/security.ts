@@ -1,14 +1,22 @@
 /**
- * API access rules: with a token set, every mutating call must carry it
- * (Authorization: Bearer T, or X-Api-Token: T); any request with a browser
- * Origin header is refused unless it carries the token (a web page must not
- * drive the sidecar through the user's browser); binding a non-loopback
- * address requires a token (checked at start).
+ * API access rules:
+ *   - with a token set, every route but /health needs it (Authorization: Bearer T, or X-Api-Token: T);
+ *   - a Host header must name a loopback host, the bound address, or one of `api.allowed_hosts` (a DNS-rebinding page
+ *     reaches us under its own name, and is refused);
+ *   - an Origin header must name such a host too, token or not (a web page elsewhere must not drive the sidecar
+ *     through the user's browser);
+ *   - binding a non-loopback address requires a token (checked at start).
+ * /health answers everyone: probes (kubelet) use the pod address, and it tells nothing.
  */
 import type http from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
+import { isLoopback } from '../links/address.js';
 
-const MUTATING = new Set(['POST', 'PUT', 'PATCH', 'DELETE']);
+export interface AccessPolicy {
+  token?: string;
+  /** Host names accepted besides loopback ones (lower case, no port). */
+  allowedHosts: Set<string>;
+}
 
 function presentedToken(req: http.IncomingMessage): string | undefined {
   const auth = req.headers.authorization;
@@ -23,15 +31,43 @@ function same(a: string, b: string): boolean {
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** "h", "h:80", "[::1]:80" → "h" / "::1" (lower case); null when it is not a host[:port]. */
+export function hostName(value: string): string | null {
+  const m = /^(?:\[([0-9A-Fa-f:.]+)\]|([A-Za-z0-9._-]+))(?::(\d{1,5}))?$/.exec(value.trim());
+  if (!m) return null;
+  return (m[1] ?? m[2]!).toLowerCase();
+}
+
+function allowedHost(name: string | null, policy: AccessPolicy): boolean {
+  if (name === null) return false;
+  return isLoopback(name) || name.endsWith('.localhost') || policy.allowedHosts.has(name);
+}
+
 /** null = allowed; otherwise [status, message]. */
-export function checkAccess(req: http.IncomingMessage, token: string | undefined): [number, string] | null {
-  const given = presentedToken(req);
-  const valid = token !== undefined && given !== undefined && same(given, token);
-  if (req.headers.origin !== undefined && !valid) {
-    return [403, 'requests carrying a browser Origin header need the API token'];
+export function checkAccess(req: http.IncomingMessage, path: string, policy: AccessPolicy): [number, string] | null {
+  if (path === '/health') return null;
+  const host = req.headers.host;
+  if (host !== undefined && !allowedHost(hostName(host), policy)) {
+    return [403, `Host ${JSON.stringify(host.slice(0, 100))} is not allowed (loopback names, or api.allowed_hosts)`];
   }
-  if (token !== undefined && MUTATING.has(req.method ?? '') && !valid) {
-    return [401, given === undefined ? 'this call needs the API token (Authorization: Bearer <token>)' : 'invalid API token'];
+  const origin = req.headers.origin;
+  if (origin !== undefined) {
+    let name: string | null = null;
+    try {
+      const u = new URL(origin);
+      if (u.protocol === 'http:' || u.protocol === 'https:') name = hostName(u.host);
+    } catch {
+      name = null;
+    }
+    if (!allowedHost(name, policy)) {
+      return [403, `Origin ${JSON.stringify(origin.slice(0, 100))} is not allowed (browser pages from other sites cannot use this API)`];
+    }
+  }
+  if (policy.token !== undefined) {
+    const given = presentedToken(req);
+    if (given === undefined || !same(given, policy.token)) {
+      return [401, given === undefined ? 'this API needs the token (Authorization: Bearer <token>)' : 'invalid API token'];
+    }
   }
   return null;
 }

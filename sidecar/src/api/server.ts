@@ -6,7 +6,8 @@ import { VERSION } from '../sidecar.js';
 import { FaultError } from '../faults/index.js';
 import { ValidationError } from '../yaml-source.js';
 import { BadProfileName, ProfileNotFound } from '../profiles/loader.js';
-import { checkAccess } from './security.js';
+import { checkAccess, type AccessPolicy } from './security.js';
+import { isLoopback } from '../links/address.js';
 import { HttpError, sendError, sendJson } from './http-util.js';
 import { toxiproxyRoutes } from './toxiproxy-routes.js';
 import { chaosRoutes } from './chaos-routes.js';
@@ -15,6 +16,7 @@ export interface ApiOptions {
   host: string;
   port: number;
   token?: string;
+  allowedHosts?: string[];
 }
 
 function statusOf(err: unknown): number {
@@ -29,13 +31,27 @@ export class ApiServer {
   private server: http.Server | null = null;
   port = 0;
 
-  constructor(private readonly sc: Sidecar, private readonly opts: ApiOptions) {}
+  private readonly policy: AccessPolicy;
+
+  constructor(private readonly sc: Sidecar, private readonly opts: ApiOptions) {
+    const allowed = new Set((opts.allowedHosts ?? []).map((h) => h.toLowerCase()));
+    // The address the API is bound to is how clients on that network reach it.
+    const bound = opts.host.toLowerCase().replace(/^\[|\]$/g, '');
+    if (bound !== '0.0.0.0' && bound !== '::' && !isLoopback(bound)) allowed.add(bound);
+    this.policy = { allowedHosts: allowed, ...(opts.token !== undefined ? { token: opts.token } : {}) };
+  }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    const denied = checkAccess(req, this.opts.token);
+    let url: URL;
+    let parts: string[];
+    try {
+      url = new URL(req.url ?? '/', 'http://api');
+      parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
+    } catch {
+      return sendError(res, 400, 'bad request path');
+    }
+    const denied = checkAccess(req, url.pathname, this.policy);
     if (denied) return sendError(res, denied[0], denied[1]);
-    const url = new URL(req.url ?? '/', 'http://api');
-    const parts = url.pathname.split('/').filter(Boolean).map(decodeURIComponent);
     if (parts[0] === 'version' && parts.length === 1) return sendJson(res, 200, { version: VERSION });
     if (parts[0] === 'metrics' && parts.length === 1) {
       const text = await this.sc.metrics.registry.metrics();

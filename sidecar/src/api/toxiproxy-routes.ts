@@ -6,7 +6,7 @@ import type http from 'node:http';
 import type { Sidecar } from '../sidecar.js';
 import type { ActiveFault, FaultInput, Link } from '../links/link.js';
 import { FaultError } from '../faults/index.js';
-import { parseDurationMs } from '../units.js';
+import { parseTimerMs } from '../units.js';
 import { HttpError, parseJson, readBody, sendEmpty, sendJson } from './http-util.js';
 
 export function toxicJson(f: ActiveFault) {
@@ -37,7 +37,7 @@ function toxicInput(body: unknown, partial: boolean): Partial<FaultInput> {
   if (b.attributes !== undefined && b.attributes !== null) out.attributes = b.attributes as Record<string, unknown>;
   if (b.duration !== undefined && b.duration !== null) {
     try {
-      out.duration = parseDurationMs(b.duration);
+      out.duration = parseTimerMs(b.duration);
     } catch (err) {
       throw new HttpError(400, `duration: ${(err as Error).message}`);
     }

@@ -43,6 +43,7 @@ export async function runCli(args: string[]): Promise<number | undefined> {
           .option('profile', { alias: 'p', type: 'string', describe: 'profile to apply at start (name or path)' })
           .option('api-port', { type: 'string', describe: 'API port (default 8474; 0 = any free port)' })
           .option('api-host', { type: 'string', describe: 'API address (default 127.0.0.1; non-loopback needs --token)' })
+          .option('allowed-hosts', { type: 'string', describe: 'Host/Origin names the API accepts besides loopback ones, comma-separated' })
           .option('node', { type: 'string', describe: 'this node\'s name, for profile node selectors' })
           .option('seed', { type: 'string', describe: 'random seed: same seed + same traffic = same fault decisions' })
           .option('profiles-dir', { type: 'string', describe: 'where profile names are looked up' })
@@ -55,7 +56,7 @@ export async function runCli(args: string[]): Promise<number | undefined> {
           // Loaded lazily: remote commands and --help start faster without the proxy and API code.
           const { startCommand } = await import('./start.js');
           await startCommand(a.config, {
-            node: a.node, seed: a.seed, apiHost: a['api-host'], apiPort: a['api-port'], token: args.includes('--token') || args.some((x) => x.startsWith('--token=')) ? a.token : undefined,
+            node: a.node, seed: a.seed, apiHost: a['api-host'], apiPort: a['api-port'], allowedHosts: a['allowed-hosts'], token: args.includes('--token') || args.some((x) => x.startsWith('--token=')) ? a.token : undefined,
             profile: a.profile, profilesDir: a['profiles-dir'], dialTimeout: a['dial-timeout'], maxActiveFaults: a['max-active-faults'], logLevel: a['log-level'],
           });
           return undefined;

@@ -26,6 +26,16 @@ export async function startCommand(configFile: string | undefined, flags: Config
       },
     );
   };
+  // The final guard only: links catch errors per connection (Link.guard) and close just that connection. Anything
+  // that still escapes is logged and counted, and the process - and its API - stays up.
+  process.on('uncaughtException', (err) => {
+    running.sidecar.metrics.uncaught.inc();
+    log.error({ err: { message: err.message, stack: err.stack } }, 'uncaught exception (kept running)');
+  });
+  process.on('unhandledRejection', (reason) => {
+    running.sidecar.metrics.uncaught.inc();
+    log.error({ err: reason instanceof Error ? { message: reason.message, stack: reason.stack } : String(reason) }, 'unhandled rejection (kept running)');
+  });
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 }

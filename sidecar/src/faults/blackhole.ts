@@ -1,4 +1,4 @@
-/** blackhole: silently swallow everything in this direction; the connection stays open. */
+/** blackhole: silently swallow all data in this direction; the connection stays open until a side closes it. */
 import { registerFault } from './registry.js';
 
 registerFault({
@@ -12,7 +12,10 @@ registerFault({
         ctx.fired();
         ctx.drop(c);
       },
-      end() {},
+      // The FIN is not data: a client that goes away closes the connection instead of leaving it half-open forever.
+      end() {
+        ctx.end();
+      },
       close() {},
     };
   },

@@ -12,6 +12,7 @@
  */
 import type net from 'node:net';
 import type { Rng } from '../rng.js';
+import type { RespScanner } from '../protocols/resp.js';
 
 export type Direction = 'upstream' | 'downstream';
 export type Stream = Direction | 'both';
@@ -21,6 +22,8 @@ export type Protocol = 'tcp' | 'ws';
 export interface Chunk {
   data: Buffer;
   binary: boolean;
+  /** A ws control frame relayed through the fault chain (content faults leave these alone). */
+  control?: 'ping' | 'pong';
 }
 
 export type AttrType = 'number' | 'string' | 'boolean';
@@ -43,10 +46,15 @@ export interface ConnControl {
   readonly id: number;
   /** Close both sides (FIN, then destroy). */
   close(reason: string): void;
-  /** A real TCP RST to the client (socket.resetAndDestroy), upstream dropped. */
+  /** A real TCP RST (linger 0) to both the client and the upstream. */
   reset(reason: string): void;
-  /** Write bytes straight to the client, bypassing the downstream pipeline. */
-  injectToClient(data: Buffer): void;
+  /**
+   * Answer a command that was not forwarded (redis_error): the reply enters the downstream pipeline after the
+   * server's replies to every command forwarded before it, so a FIFO client matches it to the right command.
+   */
+  injectReply(data: Buffer): void;
+  /** Where the request stream to the server is (a copy of its RESP scanner), or null when it is not tracked. */
+  respScanner(): RespScanner | null;
 }
 
 export interface StageContext {
@@ -63,6 +71,8 @@ export interface StageContext {
   end(): void;
   /** Count one fault event (a drop, a delay, a reset...) in the metrics. */
   fired(): void;
+  /** The peer broke the protocol this fault parses (a bad length...): counted and logged; the caller closes. */
+  protocolError(why: string): void;
 }
 
 export interface Stage {
@@ -82,6 +92,8 @@ export interface AcceptContext {
   attrs: Attributes;
   protocol: Protocol;
   rng: Rng;
+  /** The client broke the protocol the handler parses: counted and logged; the handler closes the socket. */
+  protocolError(why: string): void;
 }
 
 export interface FaultType {

@@ -27,7 +27,14 @@ function flipBytes(c: Chunk, rate: number, rng: Rng, textSafe: boolean): Chunk |
   return out ? { data: out, binary: c.binary } : null;
 }
 
+/** Frames larger than this are not parsed (a relay's own message limit is far smaller); they pass untouched. */
+export const MAX_NOSTR_FRAME = 1 << 20;
+
+/** A frame that cannot be tampered with within bounds: it passes untouched and is counted. */
+class Untamperable extends Error {}
+
 function tamperNostr(c: Chunk, target: string, rng: Rng): Chunk | null {
+  if (c.data.length > MAX_NOSTR_FRAME) throw new Untamperable(`frame of ${c.data.length} bytes over ${MAX_NOSTR_FRAME}`);
   let frame: unknown;
   try {
     frame = JSON.parse(c.data.toString('utf8'));
@@ -45,7 +52,14 @@ function tamperNostr(c: Chunk, target: string, rng: Rng): Chunk | null {
   } else {
     ev.content = `${typeof ev.content === 'string' ? ev.content : ''} [tampered]`;
   }
-  return { data: Buffer.from(JSON.stringify(frame)), binary: c.binary };
+  let text: string;
+  try {
+    text = JSON.stringify(frame);
+  } catch (err) {
+    // Nesting too deep for the stack (JSON.parse copes, JSON.stringify recurses).
+    throw new Untamperable(`frame not re-encodable: ${(err as Error).message}`);
+  }
+  return { data: Buffer.from(text), binary: c.binary };
 }
 
 registerFault({
@@ -59,16 +73,23 @@ registerFault({
     target: { type: 'string', default: 'content', oneOf: ['content', 'sig'], doc: 'nostr mode: what to alter' },
   },
   stage(ctx) {
-    const { mode, target } = ctx.attrs as { mode: string; target: string };
-    const p = ctx.attrs.probability as number;
-    if (mode !== 'bytes' && ctx.protocol !== 'ws') return undefined;
+    if (ctx.attrs.mode !== 'bytes' && ctx.protocol !== 'ws') return undefined;
     return {
       chunk(c) {
-        if (ctx.rng.next() >= p) return ctx.emit(c);
+        if (c.control || ctx.rng.next() >= (ctx.attrs.probability as number)) return ctx.emit(c);
+        const { mode, target } = ctx.attrs as { mode: string; target: string };
         let out: Chunk | null;
         if (mode === 'bytes') out = flipBytes(c, ctx.attrs.rate as number, ctx.rng, ctx.protocol === 'ws' && !c.binary);
-        else if (mode === 'nostr') out = tamperNostr(c, target, ctx.rng);
-        else out = c.data.length > 1 ? { data: c.data.subarray(0, Math.max(1, Math.floor(c.data.length / 2))), binary: c.binary } : null;
+        else if (mode === 'nostr') {
+          try {
+            out = tamperNostr(c, target, ctx.rng);
+          } catch (err) {
+            if (!(err instanceof Untamperable)) throw err;
+            // Not a protocol violation the sidecar should punish: the relay judges the frame; it is only counted.
+            ctx.protocolError(err.message);
+            out = null;
+          }
+        } else out = c.data.length > 1 ? { data: c.data.subarray(0, Math.max(1, Math.floor(c.data.length / 2))), binary: c.binary } : null;
         if (out) ctx.fired();
         ctx.emit(out ?? c);
       },

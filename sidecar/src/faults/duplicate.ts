@@ -13,6 +13,7 @@ registerFault({
     return {
       chunk(c) {
         ctx.emit(c);
+        if (c.control) return;
         if (ctx.rng.next() < (ctx.attrs.probability as number)) {
           ctx.fired();
           for (let i = 0; i < (ctx.attrs.copies as number); i++) ctx.emit(c);

@@ -11,11 +11,12 @@ registerFault({
     jitter: { type: 'number', default: 0, min: 0, unit: 'duration', doc: 'uniform ± spread in ms' },
   },
   stage(ctx) {
-    const latency = ctx.attrs.latency as number;
-    const jitter = ctx.attrs.jitter as number;
     const q = new TimedQueue({ emit: ctx.emit, end: ctx.end });
     return {
       chunk(c) {
+        // Read per chunk: an update applies to what comes next, what is held keeps its due time.
+        const latency = ctx.attrs.latency as number;
+        const jitter = ctx.attrs.jitter as number;
         const delay = Math.max(0, latency + (jitter > 0 ? (ctx.rng.next() * 2 - 1) * jitter : 0));
         ctx.fired();
         q.push(c, TimedQueue.now() + delay);

@@ -9,7 +9,6 @@ registerFault({
     bytes: { type: 'number', default: 0, min: 0, doc: 'bytes allowed before the close' },
   },
   stage(ctx) {
-    const limit = ctx.attrs.bytes as number;
     let passed = 0;
     let done = false;
     const cut = () => {
@@ -17,10 +16,11 @@ registerFault({
       ctx.fired();
       ctx.conn.close('limit_data fault');
     };
-    if (limit === 0) queueMicrotask(cut);
+    if ((ctx.attrs.bytes as number) === 0) queueMicrotask(cut);
     return {
       chunk(c) {
         if (done) return ctx.drop(c);
+        const limit = ctx.attrs.bytes as number; // an update keeps the count and moves the limit
         const room = limit - passed;
         if (c.data.length < room) {
           passed += c.data.length;

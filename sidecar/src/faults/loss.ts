@@ -8,10 +8,12 @@ import { registerFault } from './registry.js';
 import type { Rng } from '../rng.js';
 
 /** P(loss | last lost) = p + c(1-p), P(loss | last kept) = p(1-c): stationary rate p. */
-function burstyLoss(rng: Rng, p: number, c: number): () => boolean {
-  let lost = rng.next() < p;
+function burstyLoss(rng: Rng, attrs: { probability: number; correlation: number }): () => boolean {
+  let lost = rng.next() < attrs.probability;
   let first = true;
   return () => {
+    const p = attrs.probability;
+    const c = attrs.correlation;
     if (first) {
       first = false;
       return lost;
@@ -38,7 +40,8 @@ registerFault(
     },
     stage(ctx) {
       if (ctx.attrs.mode === 'connection') return undefined;
-      const lose = burstyLoss(ctx.rng, ctx.attrs.probability as number, ctx.attrs.correlation as number);
+      // The chain keeps its state across an update; the new rates apply from the next decision.
+      const lose = burstyLoss(ctx.rng, ctx.attrs as unknown as { probability: number; correlation: number });
       return {
         chunk(c) {
           if (lose()) {

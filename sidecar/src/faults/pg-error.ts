@@ -6,9 +6,10 @@
  */
 import type net from 'node:net';
 import { registerFault } from './registry.js';
+import { CANCEL_REQUEST, GSS_REQUEST, PgProtocolError, SSL_REQUEST, readStartupPacket } from '../protocols/pg.js';
 
-const SSL_REQUEST = 80877103;
-const GSS_REQUEST = 80877104;
+/** A client may ask for SSL, then GSS, before its startup packet; more than this is not a client. */
+const MAX_NEGOTIATIONS = 2;
 
 function errorResponse(severity: string, sqlstate: string, message: string): Buffer {
   const fields = [`S${severity}`, `V${severity}`, `C${sqlstate}`, `M${message}`];
@@ -19,22 +20,39 @@ function errorResponse(severity: string, sqlstate: string, message: string): Buf
   return Buffer.concat([head, body]);
 }
 
-function answer(socket: net.Socket, reply: Buffer): void {
-  let buf = Buffer.alloc(0);
+function answer(socket: net.Socket, reply: Buffer, protocolError: (why: string) => void): void {
+  let buf: Buffer = Buffer.alloc(0);
+  let negotiations = 0;
+  let done = false;
   // A client that never sends its startup packet is dropped rather than kept forever.
   socket.setTimeout(10_000, () => socket.destroy());
+  const fail = (why: string) => {
+    done = true;
+    protocolError(why);
+    socket.destroy();
+  };
   socket.on('data', (d: Buffer) => {
-    buf = Buffer.concat([buf, d]);
-    while (buf.length >= 8) {
-      const len = buf.readInt32BE(0);
-      if (buf.length < len) return;
-      const code = buf.readInt32BE(4);
-      buf = buf.subarray(len);
-      if (code === SSL_REQUEST || code === GSS_REQUEST) {
+    if (done) return;
+    buf = buf.length ? Buffer.concat([buf, d]) : d;
+    for (;;) {
+      let packet;
+      try {
+        packet = readStartupPacket(buf);
+      } catch (err) {
+        if (!(err instanceof PgProtocolError)) throw err;
+        return fail(err.message);
+      }
+      if (!packet) return;
+      buf = buf.subarray(packet.len);
+      if (packet.code === SSL_REQUEST || packet.code === GSS_REQUEST) {
+        if (++negotiations > MAX_NEGOTIATIONS) return fail(`more than ${MAX_NEGOTIATIONS} SSL/GSS requests`);
         socket.write('N');
         continue;
       }
-      socket.end(reply);
+      done = true;
+      // A cancel request gets no answer from a server, only the close.
+      if (packet.code === CANCEL_REQUEST) socket.end();
+      else socket.end(reply);
       return;
     }
   });
@@ -51,6 +69,6 @@ registerFault({
   },
   accept(ctx) {
     const reply = errorResponse(ctx.attrs.severity as string, ctx.attrs.sqlstate as string, ctx.attrs.message as string);
-    return { kind: 'handle', handle: (socket) => answer(socket, reply) };
+    return { kind: 'handle', handle: (socket) => answer(socket, reply, ctx.protocolError) };
   },
 });

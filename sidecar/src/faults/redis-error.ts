@@ -1,58 +1,85 @@
 /**
  * redis_error: while active, answer every Redis command on the affected
  * connections with an error reply (-LOADING, -OOM, -ERR ...) instead of
- * forwarding it. Commands are parsed (RESP arrays and inline commands), so a
- * pipeline of N commands gets N errors. Replies to commands forwarded before
- * the fault was added may still arrive after the first injected error.
+ * forwarding it. Commands are found with a bounded streaming RESP scanner
+ * (multibulk and inline, pipelined too); each error enters the reply stream
+ * after the server's replies to the commands forwarded before it (see
+ * protocols/resp-tracker.ts), so FIFO clients match it to the right command.
+ * A command the client had half sent when the fault was added is completed to
+ * the server, not cut. A bad length closes the connection and is counted.
  */
 import { registerFault } from './registry.js';
+import { RespError, RespScanner } from '../protocols/resp.js';
 
-/** Length of the first complete command in buf, or 0 when more bytes are needed. */
-function commandLength(buf: Buffer): number {
-  if (buf.length === 0) return 0;
-  if (buf[0] !== 0x2a /* '*' */) {
-    const nl = buf.indexOf(0x0a);
-    return nl < 0 ? 0 : nl + 1;
-  }
-  let pos = buf.indexOf(0x0a);
-  if (pos < 0) return 0;
-  const count = parseInt(buf.subarray(1, pos).toString('ascii'), 10);
-  pos += 1;
-  for (let i = 0; i < count; i++) {
-    const nl = buf.indexOf(0x0a, pos);
-    if (nl < 0) return 0;
-    const len = parseInt(buf.subarray(pos + 1, nl).toString('ascii'), 10);
-    pos = nl + 1 + Math.max(0, len) + 2;
-    if (pos > buf.length) return 0;
-  }
-  return pos;
-}
+/** Bytes of a half-received command kept so it can go on to the server if the fault is removed. */
+const MAX_PENDING = 16 * 1024 * 1024;
 
 registerFault({
   type: 'redis_error',
-  doc: 'Answer each Redis command with the error reply `error` (e.g. "LOADING Redis is loading the dataset in memory", "OOM command not allowed...").',
+  doc: 'Answer each Redis command with the error reply `error` (e.g. "LOADING Redis is loading the dataset in memory", "OOM command not allowed..."), in order with the replies to commands already forwarded.',
   protocols: ['tcp'],
   fixedStream: 'upstream',
   attributes: {
     error: { type: 'string', default: 'LOADING Redis is loading the dataset in memory', doc: 'error reply, without the leading "-"' },
   },
   stage(ctx) {
-    const reply = Buffer.from(`-${String(ctx.attrs.error).replace(/[\r\n]/g, ' ')}\r\n`);
-    let pending: Buffer = Buffer.alloc(0);
+    const reply = () => Buffer.from(`-${String(ctx.attrs.error).replace(/[\r\n]/g, ' ')}\r\n`);
+    // Start where the server's request stream is: the rest of a half-sent command is forwarded, not answered.
+    const scanner = ctx.conn.respScanner() ?? new RespScanner('request');
+    let forwarding = scanner.midMessage;
+    let pending: Buffer[] = [];
+    let pendingBytes = 0;
+    let truncated = false;
+    let broken = false;
     return {
       chunk(c) {
-        pending = pending.length ? Buffer.concat([pending, c.data]) : c.data;
-        for (let n = commandLength(pending); n > 0; n = commandLength(pending)) {
-          pending = pending.subarray(n);
-          ctx.fired();
-          ctx.conn.injectToClient(reply);
+        if (broken) return ctx.drop(c);
+        let start = 0;
+        let emitted = 0;
+        try {
+          scanner.feed(c.data, (end, counts) => {
+            if (forwarding) {
+              forwarding = false;
+              emitted = end;
+              ctx.emit({ data: c.data.subarray(0, end), binary: false });
+            } else if (counts) {
+              ctx.fired();
+              ctx.conn.injectReply(reply());
+            }
+            start = end;
+            pending = [];
+            pendingBytes = 0;
+            truncated = false;
+          });
+        } catch (err) {
+          if (!(err instanceof RespError)) throw err;
+          broken = true;
+          ctx.drop(c);
+          ctx.protocolError(err.message);
+          ctx.conn.close(`redis_error: ${err.message}`);
+          return;
         }
-        ctx.drop(c);
+        const rest = start === 0 ? c.data : c.data.subarray(start);
+        if (rest.length > 0) {
+          if (forwarding) {
+            emitted = c.data.length;
+            ctx.emit({ data: rest, binary: false });
+          } else if (!truncated && pendingBytes + rest.length <= MAX_PENDING) {
+            pending.push(rest);
+            pendingBytes += rest.length;
+          } else {
+            truncated = true;
+            pending = [];
+          }
+        }
+        // Accounting: everything not emitted above is dropped (answered, or kept as a copy for a removal).
+        if (emitted < c.data.length) ctx.drop({ data: c.data.subarray(emitted), binary: false });
       },
       close(flush) {
-        // A half-received command goes on to the server once the fault is gone.
-        if (flush && pending.length) ctx.emit({ data: pending, binary: false });
-        pending = Buffer.alloc(0);
+        // A half-received command goes on to the server once the fault is gone; one too large to keep cannot.
+        if (flush && truncated) ctx.conn.close('redis_error removed in the middle of a command too large to keep');
+        else if (flush && pending.length) ctx.emit({ data: Buffer.concat(pending), binary: false });
+        pending = [];
       },
     };
   },

@@ -5,7 +5,7 @@
  * the same errors.
  */
 import type { Attributes, FaultType, Protocol } from './contract.js';
-import { parseDurationMs, parseRateKBps } from '../units.js';
+import { MAX_TIMER_MS, parseDurationMs, parseRateKBps } from '../units.js';
 
 const types = new Map<string, FaultType>();
 const aliases = new Map<string, string>();
@@ -62,6 +62,9 @@ export function resolveAttributes(def: FaultType, given: Record<string, unknown>
         if (typeof v !== 'number' || !Number.isFinite(v)) throw new Error(`expected a number, got ${JSON.stringify(v)}`);
         if (spec.min !== undefined && v < spec.min) throw new Error(`must be >= ${spec.min}, got ${v}`);
         if (spec.max !== undefined && v > spec.max) throw new Error(`must be <= ${spec.max}, got ${v}`);
+        // Durations become timers: 2^31 ms and more would fire after 1 ms.
+        if (spec.unit === 'duration' && v > MAX_TIMER_MS) throw new Error(`must be at most ${MAX_TIMER_MS} ms (longer timers overflow), got ${v}`);
+        if (spec.unit === 'us-duration' && v > MAX_TIMER_MS * 1000) throw new Error(`must be at most ${MAX_TIMER_MS * 1000} µs (longer timers overflow), got ${v}`);
       } else if (spec.type === 'string') {
         if (typeof v === 'number') v = String(v);
         if (typeof v !== 'string') throw new Error(`expected a string, got ${JSON.stringify(v)}`);

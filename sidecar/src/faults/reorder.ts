@@ -31,7 +31,7 @@ registerFault({
     };
     return {
       chunk(c) {
-        if (ctx.rng.next() < (ctx.attrs.probability as number)) {
+        if (!c.control && ctx.rng.next() < (ctx.attrs.probability as number)) {
           ctx.fired();
           const h: Held = { chunk: c, left: ctx.attrs.gap as number, timer: setTimeout(() => release(h), ctx.attrs.max_delay as number) };
           held.push(h);

@@ -12,12 +12,12 @@ registerFault({
     delay: { type: 'number', default: 0, min: 0, unit: 'us-duration', doc: 'µs between pieces' },
   },
   stage(ctx) {
-    const avg = ctx.attrs.average_size as number;
-    const variation = Math.min(ctx.attrs.size_variation as number, avg - 1);
-    const gapMs = (ctx.attrs.delay as number) / 1000;
     const q = new TimedQueue({ emit: ctx.emit, end: ctx.end });
     return {
       chunk(c) {
+        const avg = ctx.attrs.average_size as number;
+        const variation = Math.min(ctx.attrs.size_variation as number, avg - 1);
+        const gapMs = (ctx.attrs.delay as number) / 1000;
         ctx.fired();
         let off = 0;
         while (off < c.data.length) {

@@ -3,9 +3,11 @@
  * per direction. Endpoints hide whether the bytes travel as raw tcp or as ws
  * messages, so every fault works on both kinds of link.
  */
-import type { ConnControl } from '../faults/contract.js';
+import type { Chunk, ConnControl } from '../faults/contract.js';
 import { Pipe, type Sink, type Source } from '../pipeline/pipe.js';
 import type { Logger } from '../logger.js';
+import { RespTracker } from '../protocols/resp-tracker.js';
+import type { RespScanner } from '../protocols/resp.js';
 
 export interface Endpoint extends Sink, Source {
   destroy(): void;
@@ -17,6 +19,8 @@ export interface ConnectionOwner {
   readonly log: Logger;
   countBytes(dir: 'upstream' | 'downstream', n: number): void;
   untrack(conn: Connection): void;
+  /** Count a protocol error of this connection's peer (metric and log). */
+  protocolError(conn: Connection, source: string, why: string): void;
 }
 
 /** A connection whose peer closed cleanly gets this long for the other side to finish closing. */
@@ -28,15 +32,49 @@ export class Connection implements ConnControl {
   private closed = { client: false, upstream: false };
   private finished = false;
   private graceTimer: NodeJS.Timeout | null = null;
+  /** RESP bookkeeping (tcp links only): where injected Redis replies belong. */
+  private readonly resp: RespTracker | null;
 
   constructor(
     readonly id: number,
     private readonly owner: ConnectionOwner,
     readonly client: Endpoint,
     readonly upstream: Endpoint,
+    opts: { trackResp?: boolean } = {},
   ) {
-    this.up = new Pipe(client, upstream, (n) => owner.countBytes('upstream', n));
+    if (opts.trackResp) {
+      const tracker = new RespTracker(
+        (data) => this.down.push({ data, binary: false }),
+        (why) => {
+          owner.protocolError(this, 'redis_error', why);
+          this.close(why);
+        },
+      );
+      this.resp = tracker;
+      const sink: Sink = {
+        write: (c) => {
+          tracker.observeCommands(c.data);
+          return upstream.write(c);
+        },
+        onceDrain: (cb) => upstream.onceDrain(cb),
+        end: () => upstream.end(),
+      };
+      this.up = new Pipe(client, sink, (n) => owner.countBytes('upstream', n));
+    } else {
+      this.resp = null;
+      this.up = new Pipe(client, upstream, (n) => owner.countBytes('upstream', n));
+    }
     this.down = new Pipe(upstream, client, (n) => owner.countBytes('downstream', n));
+  }
+
+  /** Data from the upstream enters the downstream pipe here (through the RESP tracker on tcp links). */
+  fromUpstream(chunk: Chunk): void {
+    if (this.resp) this.resp.fromServer(chunk.data);
+    else this.down.push(chunk);
+  }
+
+  get isFinished(): boolean {
+    return this.finished;
   }
 
   close(reason: string): void {
@@ -49,12 +87,18 @@ export class Connection implements ConnControl {
   reset(reason: string): void {
     this.owner.log.debug({ conn: this.id, reason }, 'resetting connection');
     this.client.reset();
-    this.upstream.destroy();
+    this.upstream.reset();
     this.finish();
   }
 
-  injectToClient(data: Buffer): void {
-    this.client.write({ data, binary: false });
+  injectReply(data: Buffer): void {
+    if (this.finished) return;
+    if (this.resp) this.resp.inject(data);
+    else this.down.push({ data, binary: false });
+  }
+
+  respScanner(): RespScanner | null {
+    return this.resp?.commandScanner() ?? null;
   }
 
   /** A transport error on one side: the other side learns of it the same way (RST for RST). */
@@ -87,6 +131,7 @@ export class Connection implements ConnControl {
     if (this.graceTimer) clearTimeout(this.graceTimer);
     this.up.closeAll();
     this.down.closeAll();
+    this.resp?.clear();
     this.owner.untrack(this);
   }
 }

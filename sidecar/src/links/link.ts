@@ -15,6 +15,7 @@ import type { AcceptDecision, Attributes, Direction, FaultType, Protocol, Stream
 import { FaultError, getFaultType, resolveAttributes } from '../faults/index.js';
 import { StageNode } from '../pipeline/pipe.js';
 import { rngFromKey } from '../rng.js';
+import { MAX_TIMER_MS } from '../units.js';
 import type { Logger } from '../logger.js';
 import type { Connection, ConnectionOwner } from './connection.js';
 import { formatHostPort, parseHostPort, type HostPort } from './address.js';
@@ -73,7 +74,9 @@ export abstract class Link implements ConnectionOwner {
   readonly log: Logger;
   readonly faults = new Map<string, ActiveFault>();
   readonly conns = new Set<Connection>();
-  readonly stats = { bytesUpstream: 0, bytesDownstream: 0, connectionsTotal: 0, dialFailures: 0, refused: 0, badHandshakes: 0 };
+  readonly stats = { bytesUpstream: 0, bytesDownstream: 0, connectionsTotal: 0, dialFailures: 0, refused: 0, badHandshakes: 0, linkErrors: 0 };
+  /** Protocol errors of peers, by the fault (or tracker) that parsed them. */
+  readonly protocolErrors = new Map<string, number>();
   listenAddr: HostPort;
   upstreamAddr: HostPort;
   enabled: boolean;
@@ -119,7 +122,11 @@ export abstract class Link implements ConnectionOwner {
     await closing;
   }
 
-  /** Partial update (Toxiproxy PATCH): a new listen or upstream restarts the listener; enabled=false closes it and every connection. */
+  /**
+   * Partial update (Toxiproxy PATCH): a new listen or upstream restarts the listener; enabled=false closes it and
+   * every connection. If the new listener cannot start, the old address is restored (and listened on again), so
+   * what the API reports is what is listening; if even that fails the link is reported disabled.
+   */
   async reconfigure(p: { listen?: string; upstream?: string; enabled?: boolean }): Promise<void> {
     const listen = p.listen !== undefined ? parseHostPort(p.listen, 'listen') : undefined;
     const upstream = p.upstream !== undefined ? parseHostPort(p.upstream, 'upstream') : undefined;
@@ -128,11 +135,26 @@ export abstract class Link implements ConnectionOwner {
       (listen !== undefined && formatHostPort(listen) !== formatHostPort(this.listenAddr)) ||
       (upstream !== undefined && formatHostPort(upstream) !== formatHostPort(this.upstreamAddr));
     if (!moved && enabled === this.enabled) return;
+    const before = { listen: this.listenAddr, upstream: this.upstreamAddr, enabled: this.enabled };
     if (this.enabled) await this.stop();
     if (listen) this.listenAddr = listen;
     if (upstream) this.upstreamAddr = upstream;
     this.enabled = enabled;
-    await this.start();
+    try {
+      await this.start();
+    } catch (err) {
+      this.listenAddr = before.listen;
+      this.upstreamAddr = before.upstream;
+      this.enabled = before.enabled;
+      try {
+        await this.start();
+      } catch (again) {
+        this.enabled = false;
+        this.log.error({ err: (again as Error).message }, 'link could not listen again on its old address: disabled');
+        throw new Error(`${(err as Error).message}; the old address could not be listened on again either (${(again as Error).message}): the proxy is now disabled`);
+      }
+      throw new Error(`${(err as Error).message}; the proxy keeps its previous settings`);
+    }
   }
 
   /** Stop and clear timers of every fault; for deleting the link. */
@@ -161,6 +183,34 @@ export abstract class Link implements ConnectionOwner {
     this.conns.delete(conn);
   }
 
+  protocolError(conn: Connection | null, source: string, why: string): void {
+    this.protocolErrors.set(source, (this.protocolErrors.get(source) ?? 0) + 1);
+    this.log.warn({ conn: conn?.id, source, why }, 'protocol error: connection closed');
+  }
+
+  /**
+   * Last line of defence for one connection: an exception while handling its data (a fault's bug, a hostile
+   * input nothing else caught) is logged, counted and closes that connection, never the process.
+   */
+  guard(conn: Connection | null, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.linkFailure(conn, err);
+    }
+  }
+
+  linkFailure(conn: Connection | null, err: unknown): void {
+    this.stats.linkErrors++;
+    this.log.error({ conn: conn?.id, err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, 'connection handling failed: connection closed');
+    if (!conn) return;
+    try {
+      conn.close('internal error');
+    } catch (closeErr) {
+      this.log.error({ conn: conn.id, err: (closeErr as Error).message }, 'closing a failed connection failed');
+    }
+  }
+
   // ---- faults -------------------------------------------------------------
 
   addFault(input: FaultInput): ActiveFault {
@@ -175,25 +225,48 @@ export abstract class Link implements ConnectionOwner {
     return f;
   }
 
+  /**
+   * Toxiproxy's update: the fault changes in place. Stages keep their state (counters, timers, held data), their
+   * place in each pipeline and their toxicity roll (a connection is affected while its roll is below the
+   * toxicity); the fault's `duration` keeps running unless a new one is given. Stages read their attributes when
+   * they use them, so new values apply at once.
+   */
   updateFault(name: string, patch: Partial<FaultInput>): ActiveFault {
-    const old = this.faults.get(name);
-    if (!old) throw new FaultError(`toxic not found: ${name}`, 404);
+    const f = this.faults.get(name);
+    if (!f) throw new FaultError(`toxic not found: ${name}`, 404);
     const input: FaultInput = {
       name,
-      type: old.type,
-      stream: patch.stream ?? old.stream,
-      toxicity: patch.toxicity ?? old.toxicity,
-      attributes: { ...old.attributes, ...(patch.attributes ?? {}) },
-      source: old.source,
+      type: f.type,
+      stream: patch.stream ?? f.stream,
+      toxicity: patch.toxicity ?? f.toxicity,
+      attributes: { ...f.attributes, ...(patch.attributes ?? {}) },
+      source: f.source,
     };
-    const duration = patch.duration ?? old.duration;
-    if (duration !== undefined) input.duration = duration;
-    const next = this.buildFault(input); // validate before touching the live one
-    this.removeFault(name);
-    this.faults.set(name, next);
-    this.arm(next);
-    for (const conn of this.conns) this.applyToConnection(next, conn, true);
-    return next;
+    if (patch.duration !== undefined) input.duration = patch.duration;
+    const next = this.buildFault(input, true); // validate before touching the live one
+    f.stream = next.stream;
+    f.toxicity = next.toxicity;
+    Object.assign(f.attributes, next.attributes);
+    if (next.duration !== undefined) {
+      if (f.timer) clearTimeout(f.timer);
+      f.duration = next.duration;
+      this.arm(f);
+    }
+    for (const conn of this.conns) this.reconcile(f, conn);
+    this.log.info({ fault: name, stream: f.stream, toxicity: f.toxicity, attributes: f.attributes }, 'fault updated');
+    return f;
+  }
+
+  /** After an update: add the stages a connection now needs (in the fault's place), remove the ones it no longer does. */
+  private reconcile(f: ActiveFault, conn: Connection): void {
+    const dirs = this.directions(f);
+    for (const dir of ['upstream', 'downstream'] as const) {
+      const pipe = dir === 'upstream' ? conn.up : conn.down;
+      const has = pipe.has(f.name);
+      const wanted = !!f.def.stage && dirs.includes(dir) && this.rngFor(f.name, conn.id, dir).next() < f.toxicity;
+      if (has && !wanted) pipe.remove(f.name);
+      else if (!has && wanted) this.applyDirection(f, conn, dir, true);
+    }
   }
 
   removeFault(name: string, why: 'removed' | 'expired' = 'removed'): ActiveFault {
@@ -218,7 +291,12 @@ export abstract class Link implements ConnectionOwner {
     for (const name of [...this.faults.keys()]) this.removeFault(name);
   }
 
-  private buildFault(input: FaultInput): ActiveFault {
+  /** Validate a fault for this link without installing it (a profile checks every entry before applying any). */
+  checkFault(input: FaultInput): void {
+    this.buildFault(input, true);
+  }
+
+  private buildFault(input: FaultInput, dry = false): ActiveFault {
     if (!input || typeof input !== 'object') throw new FaultError('toxic must be an object');
     if (typeof input.type !== 'string' || !input.type) throw new FaultError('missing required field: type');
     const def = getFaultType(input.type);
@@ -227,8 +305,8 @@ export abstract class Link implements ConnectionOwner {
     if (!STREAMS.includes(stream)) throw new FaultError(`unknown stream: ${input.stream} (upstream, downstream or both)`);
     const toxicity = input.toxicity ?? 1;
     if (typeof toxicity !== 'number' || !(toxicity >= 0 && toxicity <= 1)) throw new FaultError('toxicity must be a number from 0 to 1');
-    if (input.duration !== undefined && !(typeof input.duration === 'number' && input.duration > 0)) {
-      throw new FaultError('duration must be a positive number of milliseconds');
+    if (input.duration !== undefined && !(typeof input.duration === 'number' && input.duration > 0 && input.duration <= MAX_TIMER_MS)) {
+      throw new FaultError(`duration must be a number of milliseconds above 0 and at most ${MAX_TIMER_MS}, got ${JSON.stringify(input.duration)}`);
     }
     const name = input.name || `${def.type}_${stream}`;
     const f: ActiveFault = {
@@ -240,7 +318,7 @@ export abstract class Link implements ConnectionOwner {
       attributes: resolveAttributes(def, input.attributes, this.protocol),
       source: input.source ?? 'api',
       addedAt: Date.now(),
-      epoch: ++this.faultEpoch,
+      epoch: dry ? this.faultEpoch : ++this.faultEpoch,
       fired: 0,
       blackholed: new Set(),
     };
@@ -277,27 +355,31 @@ export abstract class Link implements ConnectionOwner {
   /** Toxicity is rolled once per connection and direction (Toxiproxy's meaning). */
   protected applyToConnection(f: ActiveFault, conn: Connection, existing: boolean): void {
     if (!f.def.stage) return;
-    for (const dir of this.directions(f)) {
-      const rng = this.rngFor(f.name, conn.id, dir);
-      if (rng.next() >= f.toxicity) continue;
-      const pipe = dir === 'upstream' ? conn.up : conn.down;
-      const node = new StageNode(f.name);
-      const stage = f.def.stage({
-        attrs: f.attributes,
-        dir,
-        protocol: this.protocol,
-        rng,
-        conn,
-        existing,
-        emit: (c) => pipe.emitFrom(node, c),
-        drop: (c) => pipe.dropped(c),
-        end: () => pipe.endFrom(node),
-        fired: () => this.fired(f),
-      });
-      if (!stage) continue;
-      node.stage = stage;
-      pipe.append(node);
-    }
+    for (const dir of this.directions(f)) this.applyDirection(f, conn, dir, existing);
+  }
+
+  private applyDirection(f: ActiveFault, conn: Connection, dir: Direction, existing: boolean): void {
+    const rng = this.rngFor(f.name, conn.id, dir);
+    if (rng.next() >= f.toxicity) return;
+    const pipe = dir === 'upstream' ? conn.up : conn.down;
+    const node = new StageNode(f.name, f.epoch);
+    const stage = f.def.stage!({
+      attrs: f.attributes,
+      dir,
+      protocol: this.protocol,
+      rng,
+      conn,
+      existing,
+      // Guarded: a stage's timer that emits into a failing stage closes this connection, not the process.
+      emit: (c) => this.guard(conn, () => pipe.emitFrom(node, c)),
+      drop: (c) => pipe.dropped(c),
+      end: () => this.guard(conn, () => pipe.endFrom(node)),
+      fired: () => this.fired(f),
+      protocolError: (why) => this.protocolError(conn, f.type, why),
+    });
+    if (!stage) return;
+    node.stage = stage;
+    pipe.insert(node);
   }
 
   protected nextConnId(): number {
@@ -327,7 +409,12 @@ export abstract class Link implements ConnectionOwner {
       if (!f.def.accept) continue;
       const rng = this.rngFor(f.name, id, 'accept');
       if (rng.next() >= f.toxicity) continue;
-      const decision: AcceptDecision | undefined = f.def.accept({ attrs: f.attributes, protocol: this.protocol, rng });
+      const decision: AcceptDecision | undefined = f.def.accept({
+        attrs: f.attributes,
+        protocol: this.protocol,
+        rng,
+        protocolError: (why) => this.protocolError(null, f.type, why),
+      });
       if (!decision) continue;
       this.fired(f);
       this.stats.refused++;
@@ -337,11 +424,20 @@ export abstract class Link implements ConnectionOwner {
         f.blackholed.add(socket);
         this.blackholed.add(socket);
         socket.on('data', () => {}); // read and discard so the client never blocks on a full window
+        // A client that goes away (FIN) is closed, not left in CLOSE_WAIT on a half-open listener socket.
+        socket.on('end', () => socket.destroy());
         socket.on('close', () => {
           f.blackholed.delete(socket);
           this.blackholed.delete(socket);
         });
-      } else decision.handle(socket);
+      } else {
+        try {
+          decision.handle(socket);
+        } catch (err) {
+          this.linkFailure(null, err);
+          socket.destroy();
+        }
+      }
       return true;
     }
     return false;

@@ -73,16 +73,17 @@ export class TcpLink extends Link {
         upstream.destroy();
         return;
       }
-      const conn = new Connection(id, this, tcpEndpoint(client), tcpEndpoint(upstream));
-      client.on('data', (d: Buffer) => conn.up.push({ data: d, binary: false }));
-      upstream.on('data', (d: Buffer) => conn.down.push({ data: d, binary: false }));
-      client.on('end', () => conn.up.end());
-      upstream.on('end', () => conn.down.end());
-      client.on('error', (err) => conn.onError('client', err));
-      upstream.on('error', (err) => conn.onError('upstream', err));
-      client.on('close', () => conn.onClose('client'));
-      upstream.on('close', () => conn.onClose('upstream'));
-      this.track(conn, acceptedAt);
+      const conn = new Connection(id, this, tcpEndpoint(client), tcpEndpoint(upstream), { trackResp: true });
+      // Every handler is guarded: whatever a fault or a hostile peer provokes closes this connection only.
+      client.on('data', (d: Buffer) => this.guard(conn, () => conn.up.push({ data: d, binary: false })));
+      upstream.on('data', (d: Buffer) => this.guard(conn, () => conn.fromUpstream({ data: d, binary: false })));
+      client.on('end', () => this.guard(conn, () => conn.up.end()));
+      upstream.on('end', () => this.guard(conn, () => conn.down.end()));
+      client.on('error', (err) => this.guard(conn, () => conn.onError('client', err)));
+      upstream.on('error', (err) => this.guard(conn, () => conn.onError('upstream', err)));
+      client.on('close', () => this.guard(conn, () => conn.onClose('client')));
+      upstream.on('close', () => this.guard(conn, () => conn.onClose('upstream')));
+      this.guard(conn, () => this.track(conn, acceptedAt));
       client.resume();
     });
   }

@@ -71,20 +71,24 @@ class WsEndpoint implements Endpoint {
   closeCode = 1000;
   closeReason = '';
 
-  constructor(private readonly ws: WebSocket, private readonly raw: net.Socket | null) {}
+  constructor(private readonly ws: WebSocket, private raw: net.Socket | null) {}
 
   write(c: Chunk): boolean {
     if (this.ws.readyState !== WebSocket.OPEN) return true;
     const n = c.data.length;
     this.pending += n;
-    this.ws.send(c.data, { binary: c.binary }, () => {
+    const done = () => {
       this.pending -= n;
       if (this.pending < LOW_WATER && this.drainCbs.length) {
         const cbs = this.drainCbs;
         this.drainCbs = [];
         for (const cb of cbs) cb();
       }
-    });
+    };
+    // Control frames are relayed, not answered here, so faults on the link apply to them too.
+    if (c.control === 'ping') this.ws.ping(c.data, undefined, done);
+    else if (c.control === 'pong') this.ws.pong(c.data, undefined, done);
+    else this.ws.send(c.data, { binary: c.binary }, done);
     return this.pending < HIGH_WATER;
   }
 
@@ -117,6 +121,11 @@ class WsEndpoint implements Endpoint {
     if (this.raw && !this.raw.destroyed) this.raw.resetAndDestroy();
     this.ws.terminate();
   }
+
+  /** The upstream's socket is known only once its handshake is done. */
+  setRaw(raw: net.Socket): void {
+    this.raw = raw;
+  }
 }
 
 export class WsLink extends Link {
@@ -129,6 +138,8 @@ export class WsLink extends Link {
     noServer: true,
     perMessageDeflate: false,
     maxPayload: MAX_PAYLOAD,
+    // Pings are relayed through the fault chain (a partition must stop them), never answered by the sidecar.
+    autoPong: false,
     handleProtocols: (_set, req) => this.upstreamProtocol.get(req) ?? false,
   });
 
@@ -202,6 +213,7 @@ export class WsLink extends Link {
         perMessageDeflate: false,
         handshakeTimeout: this.ctx.dialTimeoutMs,
         maxPayload: MAX_PAYLOAD,
+        autoPong: false,
       });
     } catch (err) {
       // Whatever the check above missed: refuse this client, never the process.
@@ -221,6 +233,10 @@ export class WsLink extends Link {
       else upstream.terminate();
     };
     upstream.on('message', keepEarly);
+    let upstreamSocket: net.Socket | null = null;
+    upstream.once('upgrade', (res) => {
+      upstreamSocket = res.socket as net.Socket;
+    });
     const refuse = (status: number, why: string) => {
       this.dialFailed(new Error(why));
       if (!socket.destroyed) {
@@ -245,26 +261,31 @@ export class WsLink extends Link {
       if (upstream.protocol) this.upstreamProtocol.set(req, upstream.protocol);
       this.wss.handleUpgrade(req, socket, head, (client) => {
         const clientEnd = new WsEndpoint(client, socket);
-        const upEnd = new WsEndpoint(upstream, null);
+        const upEnd = new WsEndpoint(upstream, upstreamSocket);
         const conn = new Connection(id, this, clientEnd, upEnd);
-        client.on('message', (d, isBinary) => conn.up.push({ data: toBuffer(d), binary: isBinary }));
+        const g = (fn: () => void) => this.guard(conn, fn);
+        client.on('message', (d, isBinary) => g(() => conn.up.push({ data: toBuffer(d), binary: isBinary })));
+        client.on('ping', (d) => g(() => conn.up.push({ data: d, binary: true, control: 'ping' })));
+        client.on('pong', (d) => g(() => conn.up.push({ data: d, binary: true, control: 'pong' })));
         upstream.off('message', keepEarly);
-        upstream.on('message', (d, isBinary) => conn.down.push({ data: toBuffer(d), binary: isBinary }));
-        client.on('close', (code, reason) => {
+        upstream.on('message', (d, isBinary) => g(() => conn.down.push({ data: toBuffer(d), binary: isBinary })));
+        upstream.on('ping', (d) => g(() => conn.down.push({ data: d, binary: true, control: 'ping' })));
+        upstream.on('pong', (d) => g(() => conn.down.push({ data: d, binary: true, control: 'pong' })));
+        client.on('close', (code, reason) => g(() => {
           upEnd.closeCode = code;
           upEnd.closeReason = reason.toString();
           conn.up.end();
           conn.onClose('client');
-        });
-        upstream.on('close', (code, reason) => {
+        }));
+        upstream.on('close', (code, reason) => g(() => {
           clientEnd.closeCode = code;
           clientEnd.closeReason = reason.toString();
           conn.down.end();
           conn.onClose('upstream');
-        });
-        client.on('error', (err) => conn.onError('client', err));
-        this.track(conn, acceptedAt);
-        for (const [d, isBinary] of early) conn.down.push({ data: toBuffer(d), binary: isBinary });
+        }));
+        client.on('error', (err) => g(() => conn.onError('client', err)));
+        g(() => this.track(conn, acceptedAt));
+        for (const [d, isBinary] of early) g(() => conn.down.push({ data: toBuffer(d), binary: isBinary }));
         early.length = 0;
       });
     });

@@ -32,7 +32,8 @@ export class StageNode {
   next: StageNode | null = null;
   stage!: Stage;
   endSeen = false;
-  constructor(readonly faultName: string) {}
+  /** The fault's place in the order of addition: stages stay in that order, also when re-created by an update. */
+  constructor(readonly faultName: string, readonly order: number) {}
 }
 
 export class Pipe {
@@ -127,17 +128,27 @@ export class Pipe {
     else if (before !== 0 && this.pausedBy === 0) this.source.resume();
   }
 
-  /** Append a stage (faults act in the order they were added, as in Toxiproxy). */
-  append(node: StageNode): void {
-    if (this.head === null) {
+  /**
+   * Link a stage in at its fault's place: faults act in the order they were added, as in Toxiproxy (a new fault
+   * goes last; a stage re-created by an update goes back where its fault was).
+   */
+  insert(node: StageNode): void {
+    // A pipe that already ended must not make the new stage wait for an end that never comes.
+    if (this.ended) node.endSeen = true;
+    if (this.head === null || this.head.order > node.order) {
+      node.next = this.head;
       this.head = node;
       return;
     }
     let n = this.head;
-    while (n.next) n = n.next;
+    while (n.next && n.next.order <= node.order) n = n.next;
+    node.next = n.next;
     n.next = node;
-    // A pipe that already ended must not make the new stage wait for an end that never comes.
-    if (this.ended) node.endSeen = true;
+  }
+
+  has(faultName: string): boolean {
+    for (let n = this.head; n; n = n.next) if (n.faultName === faultName) return true;
+    return false;
   }
 
   /** Unlink the stage of a removed fault; its held data flows on to what followed it. */

@@ -1,14 +1,14 @@
 /**
  * An ordered release queue for stages that hold data until a time (latency,
- * bandwidth, slicer, slow_close). Items leave in arrival order, each no sooner
- * than its due time; the end-of-stream marker leaves after the data before it.
- * flush() releases everything at once (the fault was removed).
+ * bandwidth, slicer). Items leave in arrival order, never before their due
+ * time on the monotonic clock (performance.now): Node timers can fire up to
+ * ~1 ms early against it, so a timer that fires early is re-armed for the
+ * rest. The end-of-stream marker leaves after the data before it. flush()
+ * releases everything at once (the fault was removed).
  */
 import { performance } from 'node:perf_hooks';
 import type { Chunk } from '../faults/contract.js';
 
-const AIM_EARLY_MS = 0.25;
-const EARLY_MS = 0.75;
 
 interface Item {
   chunk: Chunk | null; // null = end of stream
@@ -46,22 +46,21 @@ export class TimedQueue {
   private schedule(): void {
     if (this.timer || this.head >= this.items.length) return;
     const wait = this.items[this.head]!.due - performance.now();
-    if (wait <= EARLY_MS) {
+    if (wait <= 0) {
       this.release();
       return;
     }
-    // Node timers fire ~0.5 ms late on average (1 ms clock): aim a little early so the median error is ~0.
     this.timer = setTimeout(() => {
       this.timer = null;
       this.release();
-    }, Math.max(1, wait - AIM_EARLY_MS));
+    }, Math.max(1, Math.ceil(wait)));
   }
 
   private release(): void {
-    // Items due within EARLY_MS leave now: a hair early beats another whole timer tick late.
-    const now = performance.now() + EARLY_MS;
+    const now = performance.now();
     while (this.head < this.items.length && this.items[this.head]!.due <= now) this.out_(this.items[this.head++]!);
     this.compact();
+    // Re-armed here when the timer fired before the head was due.
     this.schedule();
   }
 

@@ -21,7 +21,7 @@
  */
 import type { FaultInput } from '../links/link.js';
 import { getFaultType, resolveAttributes } from '../faults/index.js';
-import { parseDurationMs, parsePercent, parseRateKBps } from '../units.js';
+import { parseDurationMs, parsePercent, parseRateKBps, parseTimerMs } from '../units.js';
 import { YamlSource, type Path } from '../yaml-source.js';
 
 export interface ProfileFault {
@@ -164,7 +164,7 @@ function parseFault(src: YamlSource, path: Path, raw: unknown, profile: string, 
     source: `profile:${profile}`,
   };
   if (e.duration !== undefined) {
-    const d = src.check([...path, 'duration'], () => parseDurationMs(e.duration));
+    const d = src.check([...path, 'duration'], () => parseTimerMs(e.duration));
     if (d <= 0) src.fail([...path, 'duration'], 'must be positive');
     out.input.duration = d;
   }
@@ -193,13 +193,13 @@ export function parseProfile(text: string, file: string, fallbackName: string): 
       const path: Path = ['steps', i];
       const s = src.object(path, raw, ['at', 'duration', 'every', 'repeat', 'faults']);
       const step: ProfileStep = {
-        at: s.at === undefined ? 0 : src.check([...path, 'at'], () => parseDurationMs(s.at)),
+        at: s.at === undefined ? 0 : src.check([...path, 'at'], () => parseTimerMs(s.at)),
         faults: parseFaultList(src, [...path, 'faults'], s.faults, name, `${i}.`),
       };
-      if (s.duration !== undefined) step.duration = src.check([...path, 'duration'], () => parseDurationMs(s.duration));
+      if (s.duration !== undefined) step.duration = src.check([...path, 'duration'], () => parseTimerMs(s.duration));
       if (s.every !== undefined) {
         // Chaos Mesh writes intervals as "@every 5s"; both spellings are accepted.
-        step.every = src.check([...path, 'every'], () => parseDurationMs(typeof s.every === 'string' ? s.every.replace(/^@every\s+/, '') : s.every));
+        step.every = src.check([...path, 'every'], () => parseTimerMs(typeof s.every === 'string' ? s.every.replace(/^@every\s+/, '') : s.every));
         if (step.duration === undefined) src.fail([...path, 'every'], 'a repeating step needs a duration');
         if (step.every <= (step.duration ?? 0)) src.fail([...path, 'every'], 'must be longer than duration');
       }
