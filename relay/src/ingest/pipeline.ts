@@ -214,17 +214,18 @@ export class IngestPipeline {
 
   /**
    * NIP-70: a `["-"]` event is accepted only from a connection authenticated (NIP-42) as its author. An
-   * authenticated connection's source is a peer source carrying the key it proved (peers/peer-auth.ts), so the
-   * author check is `source.nodeId === event.pubkey`. There is no relay-to-relay exception: our relays never
-   * forward protected events (peers/forwarder.ts, negentropy/storage.ts), and any key can AUTH and so look like a
-   * peer; a protected event a peer relays (a third-party relay's live REQ answer) is refused like any other.
+   * authenticated connection's source carries the key it proved (peers/peer-auth.ts): `authenticatedAs` for a
+   * client, `nodeId` for a peer. There is no relay-to-relay exception: our relays never
+   * forward protected events (peers/forwarder.ts, negentropy/storage.ts); a protected event a peer relays (a
+   * third-party relay's live REQ answer) is refused unless the peer is its author.
    * The check trusts `pubkey` before the signature is verified: it only ever refuses on it; an accepted event
    * still has its signature verified below.
    */
   private protectedRefusal(event: NostrEvent, source: IngestSource): IngestResult | null {
     if (!isProtected(event)) return null;
-    if (source.kind === 'peer' && source.nodeId === event.pubkey) return null;
-    return refuse(source.kind === 'peer' && source.connectionId !== undefined ? PROTECTED_WRONG_AUTHOR : PROTECTED_AUTH_REQUIRED);
+    const provedKey = source.kind === 'peer' ? source.nodeId : source.authenticatedAs;
+    if (provedKey === event.pubkey) return null;
+    return refuse(provedKey !== undefined ? PROTECTED_WRONG_AUTHOR : PROTECTED_AUTH_REQUIRED);
   }
 
   private limitError(event: NostrEvent): IngestResult | null {

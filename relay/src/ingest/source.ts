@@ -1,6 +1,7 @@
 /** Where an event entered this relay: a client connection or a peer relay. */
 export type IngestSource =
-  | { kind: 'client'; address: string; connectionId: number }
+  /** `authenticatedAs`: the key this client proved by NIP-42 AUTH, if any (NIP-70); it grants no peer rights. */
+  | { kind: 'client'; address: string; connectionId: number; authenticatedAs?: string }
   | { kind: 'peer'; nodeId: string; url: string; connectionId?: number };
 
 export function describeSource(source: IngestSource): string {

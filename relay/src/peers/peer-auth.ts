@@ -17,6 +17,12 @@ export const CLIENT_ROLE_MESSAGE = 'auth: authenticated as a client; this key is
 
 /** An AUTH from an unknown key waits at most this long for a configured link to prove it (startup races). */
 const ROLE_WAIT_MS = 5000;
+const ROLE_FIXED = 'blocked: this connection has already authenticated as a peer; its role is fixed';
+
+/** A proven peer's connection never authenticates again; a client's may, as another client key (NIP-70). */
+function peerRoleFixed(connection: ClientConnection): boolean {
+  return connection.roleDecided && connection.source.kind === 'peer';
+}
 const PENDING = 'nip42.pending';
 
 export interface PeerAuthOptions {
@@ -51,7 +57,9 @@ export function normalizeRelayUrl(url: string): string {
  * - **client** otherwise: the connection keeps its client source (address, connection, IP and author limits);
  *   the OK says so.
  *
- * A second AUTH on the same connection is refused: a role never changes. The optional `peer` tag carries the
+ * The role never changes: a peer's second AUTH is refused, and so is an allowed peer key on a connection that
+ * authenticated as a client; a client may AUTH again as another client key (NIP-42 allows it, NIP-70 needs it),
+ * always with this connection's challenge. The optional `peer` tag carries the
  * URL a peer can be reached at (discovery, when enabled).
  */
 export function attachPeerAuth(options: PeerAuthOptions): { onConnected: (c: ClientConnection) => void; handler: MessageHandler } {
@@ -66,7 +74,7 @@ export function attachPeerAuth(options: PeerAuthOptions): { onConnected: (c: Cli
       const event = message[1] as NostrEvent;
       const id = typeof (event as { id?: unknown } | undefined)?.id === 'string' ? event.id.slice(0, 64) : '';
       const refuse = (reason: string) => connection.send(okFrame(id, false, reason));
-      if (connection.roleDecided || connection.attributes.has(PENDING)) return refuse('blocked: this connection has already authenticated; its role is fixed');
+      if (peerRoleFixed(connection) || connection.attributes.has(PENDING)) return refuse(ROLE_FIXED);
       const shapeError = eventShapeError(event);
       if (shapeError) return refuse('invalid: ' + shapeError);
       if (event.kind !== AUTH_KIND) return refuse(`invalid: AUTH needs a kind ${AUTH_KIND} event`);
@@ -86,14 +94,16 @@ export function attachPeerAuth(options: PeerAuthOptions): { onConnected: (c: Cli
         connection.close(1008, 'banned');
         return;
       }
-      if (connection.roleDecided || connection.attributes.has(PENDING)) return refuse('blocked: this connection has already authenticated; its role is fixed');
+      if (peerRoleFixed(connection) || connection.attributes.has(PENDING)) return refuse(ROLE_FIXED);
       connection.attributes.set(PENDING, true);
       const peer = await options.allowList.allowsSoon(event.pubkey, ROLE_WAIT_MS);
       connection.attributes.delete(PENDING);
-      if (connection.roleDecided) return refuse('blocked: this connection has already authenticated; its role is fixed');
+      if (peerRoleFixed(connection)) return refuse(ROLE_FIXED);
+      // A connection that authenticated as a client stays one: an allowed peer key on it later is refused.
+      if (connection.roleDecided && peer) return refuse('blocked: this connection authenticated as a client; a peer opens its own connection');
       connection.attributes.set(AUTHED_PUBKEY, event.pubkey);
       if (!peer) {
-        connection.decideRole({ kind: 'client', address: connection.address, connectionId: connection.id });
+        connection.authenticateClient(event.pubkey);
         log.info({ pubkey: event.pubkey, address: connection.address }, 'client authenticated (not an allowed peer)');
         connection.send(okFrame(event.id, true, CLIENT_ROLE_MESSAGE));
         return;

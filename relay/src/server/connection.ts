@@ -94,6 +94,16 @@ export class ClientConnection implements Subscriber {
     this.role = role;
   }
 
+  /**
+   * A client that AUTHs (again) as a key that is not a peer: it stays a client, now speaking as that key (NIP-70
+   * needs it; NIP-42 lets a connection authenticate more than once). A peer's role never changes.
+   */
+  authenticateClient(pubkey: string): void {
+    if (this.role.kind !== 'client') throw new Error(`connection ${this.id} is a peer; it cannot re-authenticate as a client`);
+    this.roleFixed = true;
+    this.role = { kind: 'client', address: this.address, connectionId: this.id, authenticatedAs: pubkey };
+  }
+
   send(frame: string): void {
     if (this.closed || this.socket.readyState !== this.socket.OPEN) return;
     if (this.socket.bufferedAmount > MAX_BUFFERED_BYTES) {
