@@ -8,7 +8,9 @@ import { sleep, until } from '../outage/helpers/workload.js';
 // migration or VACUUM FULL would). That is load, not an outage: the health probe has its own connection, so the relay
 // must stay in normal mode; and REQs whose clients went away must leave the queue and have their queries cancelled.
 const relay = await startRelay({
-  args: ['--db-pool-size', '2', '--db-statement-timeout-ms', '60000', '--db-connect-timeout-ms', '60000', '--query-timeout-ms', '60000'],
+  // The protocol-level query slots (4 per connection, 32 in all by default) are opened wide: this test is about the
+  // pool's own queue behind them (test/adversary/req-flood.test.ts covers the slots).
+  args: ['--db-pool-size', '2', '--db-statement-timeout-ms', '60000', '--db-connect-timeout-ms', '60000', '--query-timeout-ms', '60000', '--max-queries-per-connection', '8', '--max-queries', '64'],
 });
 const admin = new pg.Client({ connectionString: relay.databaseUrl });
 await admin.connect();
