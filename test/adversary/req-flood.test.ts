@@ -15,10 +15,12 @@ const BURST = 50;
 
 let relay: RelayProcess;
 let strict: RelayProcess;
+let subs: RelayProcess;
 t.before(async () => {
-  [relay, strict] = await Promise.all([
+  [relay, strict, subs] = await Promise.all([
     startRelay(),
     startRelay({ args: ['--req-rate-per-ip', '10', '--max-queries', '2', '--max-queries-per-connection', '1'] }),
+    startRelay({ args: ['--max-subscriptions-per-ip', '5'] }),
   ]);
   const seeder = await RawClient.connect(relay.url);
   for (let i = 0; i < SEEDED; i += 100) {
@@ -29,8 +31,8 @@ t.before(async () => {
   await seeder.close();
 });
 t.teardown(async () => {
-  await Promise.all([relay?.stop(), strict?.stop()]);
-  await Promise.all([relay?.cleanup(), strict?.cleanup()]);
+  await Promise.all([relay?.stop(), strict?.stop(), subs?.stop()]);
+  await Promise.all([relay?.cleanup(), strict?.cleanup(), subs?.cleanup()]);
 });
 
 async function metric(r: RelayProcess, prefix: string): Promise<number> {
@@ -124,4 +126,25 @@ t.test('query slots: 2 global, 1 per connection; 8 connections x 3 REQs all fini
   await Promise.all(clients.map((c) => c.close()));
   t.equal(await metric(strict, 'relay_req_queries_running'), 0, 'no slot leaked');
   t.equal(await metric(strict, 'relay_req_queries_waiting'), 0, 'nobody left waiting');
+});
+
+t.test('open subscriptions are bounded per IP across connections', async (t) => {
+  // subs: 5 open subscriptions per IP.
+  const [c1, c2] = await Promise.all([connectFrom(subs.url, '127.0.0.7'), connectFrom(subs.url, '127.0.0.7')]);
+  for (let i = 0; i < 3; i++) t.ok((await c1.subscribe(`a${i}`, { kinds: [30000 + i] })).eose, `c1 sub ${i}`);
+  t.ok((await c2.subscribe('b0', { kinds: [30100] })).eose);
+  t.ok((await c2.subscribe('b1', { kinds: [30101] })).eose, 'the fifth subscription from this address');
+  const sixth = await c2.subscribe('b2', { kinds: [30102] });
+  t.match(sixth.closed, /^blocked: too many subscriptions from your address \(the limit is 5\)/, 'the sixth is refused');
+  t.ok((await c2.subscribe('b1', { kinds: [30103] })).eose, 'replacing an open subscription is not a new one');
+  c1.send(['CLOSE', 'a0']);
+  await new Promise((r) => setTimeout(r, 200));
+  t.ok((await c2.subscribe('b2', { kinds: [30102] })).eose, 'after a CLOSE there is room again');
+  await c1.close();
+  await new Promise((r) => setTimeout(r, 200));
+  t.ok((await c2.subscribe('b3', { kinds: [30104] })).eose, 'a closed connection gives its subscriptions back');
+  const other = await connectFrom(subs.url, '127.0.0.8');
+  t.ok((await other.subscribe('o', { kinds: [1] })).eose, 'another address is unaffected');
+  await Promise.all([c2.close(), other.close()]);
+  t.ok((await metric(subs, 'relay_client_refusals_total{reason="req-subscriptions-ip"}')) >= 1, 'counted');
 });

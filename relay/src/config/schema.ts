@@ -108,6 +108,8 @@ export interface RelayLimits {
   reqBurst: number;
   /** REQs all connections from one IP address may send per second (bursts of twice that); 0 = unlimited. */
   reqRatePerIp: number;
+  /** Open subscriptions all connections from one IP address may hold (0 = unlimited; proven peers never refused). */
+  maxSubscriptionsPerIp: number;
   /** Initial REQ queries one connection may have running at once (the rest wait their turn). */
   maxQueriesPerConnection: number;
   /** Initial REQ queries running at once across the relay (the rest wait, within query_timeout_ms). */
@@ -157,6 +159,7 @@ export const DEFAULT_CONFIG: RelayConfig = {
     reqRatePerSecond: 20,
     reqBurst: 50,
     reqRatePerIp: 200,
+    maxSubscriptionsPerIp: 500,
     maxQueriesPerConnection: 4,
     maxQueries: 32,
     negentropyClientMaxRecords: 10000,

@@ -86,6 +86,7 @@ export const SETTINGS: SettingSpec[] = [
   { path: 'limits.reqRatePerSecond', type: 'int', min: 1, describe: 'REQs per second per connection (past it: CLOSED rate-limited)' },
   { path: 'limits.reqBurst', type: 'int', min: 1, describe: 'REQ burst per connection before req_rate_per_second applies' },
   { path: 'limits.reqRatePerIp', type: 'int', min: 0, describe: 'REQs per second from one IP over all its connections (0 = unlimited)' },
+  { path: 'limits.maxSubscriptionsPerIp', type: 'int', min: 0, describe: 'Open subscriptions from one IP over all its connections (0 = unlimited)' },
   { path: 'limits.maxQueriesPerConnection', type: 'int', min: 1, describe: 'REQ initial queries running at once per connection' },
   { path: 'limits.maxQueries', type: 'int', min: 1, describe: 'REQ initial queries running at once across the relay' },
   { path: 'limits.negentropyClientMaxRecords', type: 'int', min: 0, describe: 'Most records a NIP-77 session of a client (not a proven peer) reconciles' },

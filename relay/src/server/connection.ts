@@ -11,7 +11,7 @@ import type { Subscriber, SubscriptionRegistry } from './subscriptions.js';
 import { ipOfAddress } from '../security/subjects.js';
 import { PROTECTED_AUTH_REQUIRED, PROTECTED_WRONG_AUTHOR } from '../ingest/pipeline.js';
 import { randomBytes } from 'node:crypto';
-import { Semaphore, TokenBucket, type ClientRefusal, type SharedReqLimits } from './req-limits.js';
+import { Semaphore, TokenBucket, type ClientRefusal, type IpLimits, type SharedReqLimits } from './req-limits.js';
 
 /** Handles a message type beyond NIP-01's (AUTH, NEG-OPEN ...). Registered on the server by later layers. */
 export type MessageHandler = (connection: ClientConnection, message: unknown[]) => void | Promise<void>;
@@ -67,7 +67,7 @@ export class ClientConnection implements Subscriber {
   private readonly queries = new Map<string, RunningQuery>();
   private readonly reqBucket: TokenBucket;
   private readonly querySlots: Semaphore;
-  private readonly ipLimits: { takeIp: () => boolean; leave: () => void };
+  private readonly ipLimits: IpLimits;
   private closed = false;
   private readonly log: Logger;
 
@@ -272,6 +272,11 @@ export class ClientConnection implements Subscriber {
     if (!replacing && subscriptions.countFor(this) >= limits.maxSubscriptions) {
       return refuse(`blocked: too many subscriptions (the limit is ${limits.maxSubscriptions})`);
     }
+    // Peers' subscriptions count towards their IP (behind a local proxy every node shows 127.0.0.1) but are never refused.
+    if (!replacing && !this.ipLimits.addSubscription(this.isProvenPeer())) {
+      shared.metrics.refused.inc({ reason: 'req-subscriptions-ip' });
+      return refuse(`blocked: too many subscriptions from your address (the limit is ${limits.maxSubscriptionsPerIp})`);
+    }
     this.queries.get(subId)?.controller.abort();
     this.queries.delete(subId);
     subscriptions.add(this, subId, filters);
@@ -306,7 +311,7 @@ export class ClientConnection implements Subscriber {
     } catch (err) {
       if (!current()) return;
       this.log.warn({ err, subId }, 'initial query failed');
-      subscriptions.remove(this, subId);
+      if (subscriptions.remove(this, subId)) this.ipLimits.removeSubscriptions(1);
       metrics.subscriptions.set(subscriptions.size);
       refuse(controller.signal.aborted ? 'error: query timed out; try again later' : 'error: could not query stored events; try again later');
     } finally {
@@ -334,11 +339,15 @@ export class ClientConnection implements Subscriber {
       running.controller.abort();
       this.queries.delete(subId);
     }
-    if (this.deps.subscriptions.remove(this, subId)) this.deps.metrics.subscriptions.set(this.deps.subscriptions.size);
+    if (this.deps.subscriptions.remove(this, subId)) {
+      this.ipLimits.removeSubscriptions(1);
+      this.deps.metrics.subscriptions.set(this.deps.subscriptions.size);
+    }
   }
 
   private onClose(): void {
     this.closed = true;
+    this.ipLimits.removeSubscriptions(this.deps.subscriptions.countFor(this));
     this.ipLimits.leave();
     for (const { controller } of this.queries.values()) controller.abort();
     this.queries.clear();

@@ -82,6 +82,7 @@ export type ClientRefusal =
   | 'close-subid'
   | 'req-rate-connection'
   | 'req-rate-ip'
+  | 'req-subscriptions-ip'
   | 'neg-open-client';
 
 /** Counters for what the connection limits refused, and the state of the query slots. */
@@ -100,13 +101,24 @@ export class ClientLimitMetrics {
 }
 
 interface IpEntry {
-  bucket: TokenBucket;
+  bucket: TokenBucket | null;
   connections: number;
+  subscriptions: number;
+}
+
+/** One connection's view of its IP's shared limits. */
+export interface IpLimits {
+  /** Takes a REQ token from the IP's bucket (always true with req_rate_per_ip 0). */
+  takeIp(): boolean;
+  /** Counts one more open subscription; false (not counted) past max_subscriptions_per_ip unless `force`. */
+  addSubscription(force: boolean): boolean;
+  removeSubscriptions(count: number): void;
+  leave(): void;
 }
 
 /**
- * What all connections share: the global query slots and one REQ bucket per client IP. An IP's entry lives
- * while it has a connection open, so the map is bounded by the open connections.
+ * What all connections share: the global query slots, and per client IP one REQ bucket and the count of open
+ * subscriptions. An IP's entry lives while it has a connection open, so the map is bounded by the open connections.
  */
 export class SharedReqLimits {
   readonly queries: Semaphore;
@@ -119,16 +131,26 @@ export class SharedReqLimits {
     });
   }
 
-  /** Registers a connection from `ip`; returns its IP bucket check and the function to call at close. */
-  join(ip: string): { takeIp: () => boolean; leave: () => void } {
-    if (this.limits.reqRatePerIp === 0) return { takeIp: () => true, leave: () => {} };
+  join(ip: string): IpLimits {
+    const { reqRatePerIp, maxSubscriptionsPerIp } = this.limits;
     let entry = this.ips.get(ip);
-    if (!entry) this.ips.set(ip, (entry = { bucket: new TokenBucket(this.limits.reqRatePerIp, this.limits.reqRatePerIp * 2), connections: 0 }));
+    if (!entry) {
+      entry = { bucket: reqRatePerIp > 0 ? new TokenBucket(reqRatePerIp, reqRatePerIp * 2) : null, connections: 0, subscriptions: 0 };
+      this.ips.set(ip, entry);
+    }
     entry.connections++;
     const held = entry;
     let left = false;
     return {
-      takeIp: () => held.bucket.take(),
+      takeIp: () => held.bucket?.take() ?? true,
+      addSubscription: (force) => {
+        if (!force && maxSubscriptionsPerIp > 0 && held.subscriptions >= maxSubscriptionsPerIp) return false;
+        held.subscriptions++;
+        return true;
+      },
+      removeSubscriptions: (count) => {
+        held.subscriptions = Math.max(0, held.subscriptions - count);
+      },
       leave: () => {
         if (left) return;
         left = true;
