@@ -85,6 +85,35 @@ export class ResilientStore implements EventStore {
       if (state === 'down') this.enterDegraded('database unavailable');
       else this.kick(true);
     });
+    o.cacheProbe.onChange((state) => {
+      if (state === 'up') this.sweepBuffer();
+    });
+  }
+
+  /**
+   * A replay that ran while Redis was down could not read the write buffer, so copies pushed just before Redis went
+   * away are still there (already replayed from the journal, or the only copy if the journal was lost). When Redis is
+   * back in normal mode, they are checked and replayed like at the end of any replay, then trimmed.
+   */
+  private sweepBuffer(): void {
+    if (this.closed || this.draining || this.mode !== 'normal' || !this.databaseReachable || !this.o.buffer) return;
+    const counts: ReplayCounts = { stored: 0, duplicate: 0, refused: 0 };
+    this.draining = this.replayBuffer(counts)
+      .then(() => {
+        const events = counts.stored + counts.duplicate + counts.refused;
+        if (events > 0) this.log.info({ ...counts }, 'write buffer swept after Redis came back');
+      })
+      .catch((err: unknown) => {
+        if (err instanceof StorageError) this.noteDbError(err);
+        this.log.warn({ err }, 'write buffer sweep failed; the buffer is kept for the next replay');
+      })
+      .finally(() => {
+        this.draining = null;
+        if (this.kickAgain) {
+          this.kickAgain = false;
+          this.kick();
+        }
+      });
   }
 
   get mode(): StorageMode {
