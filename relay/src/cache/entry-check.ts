@@ -69,6 +69,7 @@ export class RedisQuarantine {
     const text = typeof raw === 'string' ? raw : raw === null || raw === undefined ? String(raw) : JSON.stringify(raw);
     this.o.counter.inc({ source, reason });
     this.o.log.warn({ source, reason, detail, bytes: text.length, raw: text.slice(0, LOG_BYTES), ...extra }, 'redis entry quarantined');
+    if (this.o.maxEntries <= 0) return; // counted and logged only
     const record = JSON.stringify({ source, reason, detail, at: new Date().toISOString(), bytes: text.length, raw: text.slice(0, QUARANTINE_BYTES), ...extra });
     this.o.redis
       .multi()

@@ -45,7 +45,7 @@ export const SETTINGS: SettingSpec[] = [
   { path: 'dataDir', type: 'string', describe: 'Directory for the node key and the journal' },
   { path: 'journalMaxBytes', type: 'int', min: 4096, describe: 'Largest degraded-mode journal, bytes (past it events are refused)' },
   { path: 'replayBatchSize', type: 'int', min: 1, max: 100000, describe: 'Journal events per replay step' },
-  { path: 'redisQuarantineMax', type: 'int', min: 0, describe: 'Entries kept in the Redis quarantine list of bad values read back from Redis' },
+  { path: 'redisQuarantineMax', type: 'int', min: 0, describe: 'Entries kept in the Redis quarantine list of bad values read back from Redis (0: only logged and counted)' },
   { path: 'rateLimits', type: 'list', describe: 'Rate limits scope:kinds:count/window, scope connection|ip|pubkey|peer (empty: none)' },
   { path: 'reputationBanThreshold', type: 'int', min: -1000, max: 99, describe: 'Reputation score (100 = clean) at or below which a subject is banned' },
   { path: 'reputationRecoveryPerMinute', type: 'int', min: 0, describe: 'Reputation points regained per minute' },

@@ -2,7 +2,7 @@ import { appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Counter } from 'prom-client';
 import type { Logger } from 'pino';
-import { checkEntry, verifyEntries, type RedisQuarantine } from '../cache/entry-check.js';
+import type { RedisQuarantine } from '../cache/entry-check.js';
 import type { RedisWriteBuffer } from '../cache/redis-write-buffer.js';
 import type { SignatureVerifier } from '../crypto/types.js';
 import type { StorageFaultMetrics } from '../degraded/metrics.js';
@@ -11,6 +11,7 @@ import { ModeClock } from '../degraded/mode-clock.js';
 import { DEPENDENCY_DOWN, type DependencyProbe } from '../health/dependency-probe.js';
 import type { Filter } from '../nostr/filter.js';
 import type { Journal } from './journal.js';
+import { BufferReplay } from './buffer-replay.js';
 import { REASON_DB_REFUSED, REASON_DB_TIMEOUT, type PgEventStore } from './pg-event-store.js';
 import { type EventStore, type IdState, type SaveOutcome, type StoredEvent, StorageError } from './types.js';
 
@@ -78,13 +79,46 @@ export class ResilientStore implements EventStore {
   private outageStarted = 0;
   private closed = false;
   private readonly log: Logger;
+  private readonly bufferReplay: BufferReplay | null;
 
   constructor(private readonly o: ResilientStoreOptions) {
     this.log = o.logger;
+    this.bufferReplay = o.buffer
+      ? new BufferReplay({ buffer: o.buffer, verifier: o.verifier, quarantine: o.quarantine, pageSize: o.replayBatchSize, maxEntryBytes: o.maxEntryBytes })
+      : null;
     o.dbProbe.onChange((state) => {
       if (state === 'down') this.enterDegraded('database unavailable');
       else this.kick(true);
     });
+    o.cacheProbe.onChange((state) => {
+      if (state === 'up') this.sweepBuffer();
+    });
+  }
+
+  /**
+   * A replay that ran while Redis was down could not read the write buffer, so copies pushed just before Redis went
+   * away are still there (already replayed from the journal, or the only copy if the journal was lost). When Redis is
+   * back in normal mode, they are checked and replayed like at the end of any replay, then trimmed.
+   */
+  private sweepBuffer(): void {
+    if (this.closed || this.draining || this.mode !== 'normal' || !this.databaseReachable || !this.o.buffer) return;
+    const counts: ReplayCounts = { stored: 0, duplicate: 0, refused: 0 };
+    this.draining = this.replayBuffer(counts)
+      .then(() => {
+        const events = counts.stored + counts.duplicate + counts.refused;
+        if (events > 0) this.log.info({ ...counts }, 'write buffer swept after Redis came back');
+      })
+      .catch((err: unknown) => {
+        if (err instanceof StorageError) this.noteDbError(err);
+        this.log.warn({ err }, 'write buffer sweep failed; the buffer is kept for the next replay');
+      })
+      .finally(() => {
+        this.draining = null;
+        if (this.kickAgain) {
+          this.kickAgain = false;
+          this.kick();
+        }
+      });
   }
 
   get mode(): StorageMode {
@@ -310,55 +344,22 @@ export class ResilientStore implements EventStore {
     }
   }
 
-  /**
-   * Events in the Redis write buffer that the journal does not hold (its disk was lost, say), a page at a time, each
-   * page trimmed once replayed. Redis is not trusted: every entry is checked like a client's event (size, JSON, shape,
-   * id, signature) and a bad one is quarantined instead of replayed, so a poisoned buffer can neither crash the relay
-   * nor reach PostgreSQL.
-   */
+  /** Events in the Redis write buffer that the journal does not hold (its disk was lost, say), validated, replayed, trimmed. */
   private async replayBuffer(counts: ReplayCounts): Promise<void> {
-    const { buffer, journal } = this.o;
-    if (!buffer || !this.cacheUp) return;
+    if (!this.bufferReplay || !this.cacheUp) return;
     try {
-      const seen = new Set<string>();
-      for (;;) {
-        const page = await buffer.readPage(this.o.replayBatchSize, this.o.maxEntryBytes);
-        if (page.length === 0) return;
-        const good = await this.checkBufferPage(page);
-        const missing = good.filter((i) => !journal.has(i.event.id) && !seen.has(i.event.id) && seen.add(i.event.id));
-        if (missing.length > 0) {
+      await this.bufferReplay.drain(
+        (id) => this.o.journal.has(id),
+        async (missing) => {
           this.log.warn({ events: missing.length }, 'replaying events found only in the Redis write buffer');
           this.tally(missing, await this.replayItems(missing), counts);
-        }
-        await buffer.trim(page.length);
-        if (page.length < this.o.replayBatchSize) return;
-      }
+        },
+      );
     } catch (err) {
       if (err instanceof StorageError) throw err;
       this.o.metrics.bufferErrors.inc();
       this.log.warn({ err }, 'Redis write buffer not drained; it is kept for the next replay');
     }
-  }
-
-  /** The entries of a page that pass every check; the others are quarantined. */
-  private async checkBufferPage(page: Awaited<ReturnType<RedisWriteBuffer['readPage']>>): Promise<StoredEvent[]> {
-    const { quarantine } = this.o;
-    const shaped: StoredEvent[] = [];
-    for (const entry of page) {
-      if ('oversized' in entry) {
-        quarantine.note('write-buffer', 'size', `${entry.oversized} bytes (limit ${this.o.maxEntryBytes})`, '');
-        continue;
-      }
-      const check = checkEntry(entry.raw, this.o.maxEntryBytes);
-      if (check.ok) shaped.push(check.item);
-      else quarantine.note('write-buffer', check.reason, check.detail, entry.raw);
-    }
-    const sigs = await verifyEntries(this.o.verifier, shaped);
-    return shaped.filter((item, i) => {
-      if (sigs[i]) return true;
-      quarantine.note('write-buffer', 'signature', 'signature verification failed', item.raw, { id: item.event.id });
-      return false;
-    });
   }
 
   private finishReplay(counts: ReplayCounts, started: number): void {
