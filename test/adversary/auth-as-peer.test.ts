@@ -44,6 +44,7 @@ t.test('a random key answering AUTH stays a client, with client limits', async (
   const scores = (await relay.admin<ScoresBody>('/admin/reputation/scores')).body.scores;
   t.ok(scores.some((s) => s.subject === '127.0.0.4' && (s.offences['rate-limit'] ?? 0) > 0), 'the rate-limit hits are charged to its address');
   t.notOk(scores.some((s) => s.subject === getPublicKey(key)), 'nothing lands on the throwaway key');
+  t.match((await relay.admin<string>('/metrics')).body, /relay_auth_total\{outcome="client"\} [1-9]/, 'counted as a client AUTH');
   await link.close();
 });
 
@@ -140,6 +141,7 @@ t.test('a dialled relay must prove its node id: NIP-11 claims and relayed proofs
     const peers = (await dialler.admin<{ peers: Array<{ nodeId: string | null; state: string }> }>('/admin/peers')).body.peers;
     t.equal(peers[0]?.nodeId, null, 'no node id is attributed to the fake relay');
     t.not(peers[0]?.state, 'up', 'the link does not come up');
+    t.match((await dialler.admin<string>('/metrics')).body, /relay_peer_identity_proofs_total\{outcome="refused"\} [1-9]/, 'the refused proof is counted');
   } finally {
     await dialler.stop();
     await dialler.cleanup();

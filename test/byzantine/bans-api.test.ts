@@ -28,11 +28,13 @@ async function curl(...args: string[]): Promise<{ status: number; body: string; 
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'bans-api-'));
+const repeatKey = generateSecretKey();
 let a: RelayProcess;
 let b: RelayProcess;
 t.before(async () => {
   [a, b] = await Promise.all([
-    startRelay({ args: ['--ban-base-seconds', '1', '--ban-escalation', '4'] }),
+    // The repeat offender is an allow-listed peer node (a random key would be a client on exempt 127.0.0.1).
+    startRelay({ args: ['--ban-base-seconds', '1', '--ban-escalation', '4', '--peer-node-ids', getPublicKey(repeatKey)] }),
     startRelay({ args: ['--admin-token', 's3cret'] }),
   ]);
 });
@@ -95,7 +97,7 @@ t.test('temporary bans expire; bad requests are refused with a reason', async (t
 });
 
 t.test('automatic bans escalate on repeat', async (t) => {
-  const key = generateSecretKey();
+  const key = repeatKey;
   const first = await runAttack(a.url, key, { forged: 6 });
   t.equal(first.closeCode, 1008);
   const bans1 = await curl(`http://127.0.0.1:${a.adminPort}/admin/bans`);

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { verifyEvent } from 'nostr-tools/pure';
 import { RawClient, signed } from '../helpers/ws-client.js';
-import { REPO_ROOT, startRelay, type RelayProcess } from '../helpers/relay-process.js';
+import { nodeKeyDataDir, REPO_ROOT, startRelay, type RelayProcess } from '../helpers/relay-process.js';
 import { freePort } from '../helpers/private-instances.js';
 
 let a: RelayProcess | undefined;
@@ -50,7 +50,11 @@ async function startSidecar(listenPort: number, upstreamPort: number): Promise<s
 }
 
 t.test('corrupt fault on the B→A link: A refuses the altered events and bans B', async (t) => {
-  b = await startRelay();
+  // A's node id is known up front, so B can accept it as a peer; B is reached through the sidecar's link port.
+  const aDir = await nodeKeyDataDir();
+  t.teardown(() => rmSync(aDir.dataDir, { recursive: true, force: true }));
+  const linkPort = await freePort();
+  b = await startRelay({ args: ['--peer-node-ids', aDir.nodeId, '--public-url-aliases', `ws://127.0.0.1:${linkPort}`] });
   const bNodeId = (await b.admin<{ nodeId: string }>('/admin/status')).body.nodeId;
   t.match(bNodeId, /^[0-9a-f]{64}$/, 'B has a node id');
   const client = await RawClient.connect(b.url);
@@ -62,7 +66,6 @@ t.test('corrupt fault on the B→A link: A refuses the altered events and bans B
   }
   await client.close();
 
-  const linkPort = await freePort();
   const api = await startSidecar(linkPort, b.port);
   const toxic = await fetch(`${api}/proxies/peer-b/toxics`, {
     method: 'POST',
@@ -71,7 +74,7 @@ t.test('corrupt fault on the B→A link: A refuses the altered events and bans B
   });
   t.equal(toxic.status, 200, await toxic.text());
 
-  a = await startRelay({ args: ['--peers', `ws://127.0.0.1:${linkPort}`] });
+  a = await startRelay({ dataDir: aDir.dataDir, args: ['--peers', `ws://127.0.0.1:${linkPort}`] });
   const banned = await a.waitForLog(/^peer banned$/, 30_000);
   t.equal(banned.nodeId, bNodeId, 'A banned B');
 

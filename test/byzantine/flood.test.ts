@@ -4,7 +4,7 @@
 // suite runs two files in parallel on small machines). Rate-limit hits carry no penalty here so the flooder is
 // throttled, not banned, for the whole measurement.
 import t from 'tap';
-import { generateSecretKey } from 'nostr-tools/pure';
+import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import { startRelay, type RelayProcess } from '../helpers/relay-process.js';
 import { NostrLink, craft, startMaliciousNode, type SignedEvent } from '../helpers/malicious-node.js';
 
@@ -12,10 +12,12 @@ const PEER_LIMIT_PER_SECOND = 30;
 const FLOOD_PER_SECOND = PEER_LIMIT_PER_SECOND * 10;
 const PHASE_MS = 500;
 const CYCLES = 16;
+// The flooder is a compromised peer: allow-listed (a random key answering AUTH would be a client).
+const flooderKey = generateSecretKey();
 
 let relay: RelayProcess;
 t.before(async () => {
-  relay = await startRelay({ args: ['--rate-limits', `peer:*:${PEER_LIMIT_PER_SECOND}/1s`, '--reputation-penalties', 'rate-limit=0'] });
+  relay = await startRelay({ args: ['--rate-limits', `peer:*:${PEER_LIMIT_PER_SECOND}/1s`, '--reputation-penalties', 'rate-limit=0', '--peer-node-ids', getPublicKey(flooderKey)] });
 });
 t.teardown(async () => {
   await relay.stop();
@@ -71,7 +73,7 @@ t.test(`honest p99 during a ${FLOOD_PER_SECOND}/s flood from one peer (limit ${P
   const flooder = startMaliciousNode(
     relay.url,
     { flood: { perSecond: FLOOD_PER_SECOND, seconds: CYCLES * (PHASE_MS / 1000), onMs: PHASE_MS, offMs: PHASE_MS } },
-    { nice: 10 },
+    { nice: 10, secretKey: flooderKey },
   );
   // The flooder signs its events before it connects, which takes a while on a busy machine.
   await relay.waitForLog(/^peer authenticated$/, 60_000);

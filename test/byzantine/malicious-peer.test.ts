@@ -6,18 +6,26 @@
 import t from 'tap';
 import { verifyEvent } from 'nostr-tools/pure';
 import { RawClient } from '../helpers/ws-client.js';
-import { startRelay, type RelayProcess } from '../helpers/relay-process.js';
+import { rmSync } from 'node:fs';
+import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
+import { nodeKeyDataDir, startRelay, type RelayProcess } from '../helpers/relay-process.js';
 import { startMaliciousNode } from '../helpers/malicious-node.js';
 
+// The node is a compromised peer: on A's allow-list (a random key answering AUTH would only be a client).
+const nodeKey = generateSecretKey();
 let a: RelayProcess;
 let c: RelayProcess;
+let aDir: { dataDir: string; nodeId: string };
 t.before(async () => {
-  c = await startRelay();
-  a = await startRelay({ args: ['--peers', c.url, '--rate-limits', 'peer:*:30/10s', '--heartbeat-interval-ms', '500'] });
+  aDir = await nodeKeyDataDir();
+  // C accepts A as a peer (A dials C; C does not dial A).
+  c = await startRelay({ args: ['--peer-node-ids', aDir.nodeId] });
+  a = await startRelay({ dataDir: aDir.dataDir, args: ['--peers', c.url, '--peer-node-ids', getPublicKey(nodeKey), '--rate-limits', 'peer:*:30/10s', '--heartbeat-interval-ms', '500'] });
 });
 t.teardown(async () => {
   await Promise.all([a?.stop(), c?.stop()]);
   await Promise.all([a?.cleanup(), c?.cleanup()]);
+  rmSync(aDir.dataDir, { recursive: true, force: true });
 });
 
 interface PeersBody {
@@ -40,7 +48,7 @@ t.test('forged, altered and flooding peer: refused, banned within 5 s, dropped, 
 
   // The node waits 4 s after its AUTH before attacking, so it can be seen in /admin/peers first; on a busy machine
   // its start (tsx, signing the flood) can take a while.
-  const node = startMaliciousNode(a.url, { valid: 5, forged: 2, altered: 2, flood: { perSecond: 300, seconds: 2 }, delayMs: 4000 });
+  const node = startMaliciousNode(a.url, { valid: 5, forged: 2, altered: 2, flood: { perSecond: 300, seconds: 2 }, delayMs: 4000 }, { secretKey: nodeKey });
   await until(
     'the node to show in /admin/peers',
     async () => {

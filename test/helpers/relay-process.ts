@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { freshDatabase, freshRedisNamespace } from './db.js';
@@ -43,6 +43,18 @@ export interface RelayProcess {
   kill(): Promise<void>;
   /** Drops the fresh database and Redis keys this helper created (after stop). */
   cleanup(): Promise<void>;
+}
+
+/**
+ * A data dir holding a fresh node key, so a relay's node id is known before it starts (another relay can then
+ * allow-list it with --peer-node-ids). Pass it as `dataDir`; remove it with `rmSync` after the relay's cleanup.
+ */
+export async function nodeKeyDataDir(): Promise<{ dataDir: string; nodeId: string }> {
+  const { generateSecretKey, getPublicKey } = await import('nostr-tools/pure');
+  const secret = generateSecretKey();
+  const dataDir = mkdtempSync(join(tmpdir(), 'relay-data-'));
+  writeFileSync(join(dataDir, 'node.key'), Buffer.from(secret).toString('hex') + '\n', { mode: 0o600 });
+  return { dataDir, nodeId: getPublicKey(secret) };
 }
 
 /** A port free right now (for a relay whose public_url must name its own port before it starts). */

@@ -111,6 +111,7 @@ export function attachPeering(relay: Relay): PeerManager {
     isBanned,
     allowList,
     logger: relay.log,
+    count: (outcome) => metrics.authRoles.inc({ outcome }),
     onPeerAuthenticated: (connection, nodeId, url) => {
       log.info({ nodeId, url, address: connection.address }, 'peer authenticated');
       if (url) manager.learn(nodeId, url, nodeId);

@@ -8,6 +8,8 @@ export class PeeringMetrics {
   readonly syncDifferences: Counter;
   readonly syncRuns: Counter;
   readonly queueOverflows: Counter;
+  readonly identityProofs: Counter;
+  readonly authRoles: Counter;
 
   constructor(registry: Registry, live: { links: () => Array<{ url: string; state: string; depth: number }>; partitioned: () => boolean; unreachable: () => number }) {
     const registers = [registry];
@@ -50,6 +52,8 @@ export class PeeringMetrics {
     this.forwarded = new Counter({ name: 'relay_peer_forwarded_events_total', help: 'Events forwarded live to peers', labelNames: ['peer'], registers });
     this.syncDifferences = new Counter({ name: 'relay_sync_differences_total', help: 'Differences found by negentropy, by direction (need: fetched, have: pushed)', labelNames: ['peer', 'direction'], registers });
     this.syncRuns = new Counter({ name: 'relay_sync_runs_total', help: 'Anti-entropy runs by outcome', labelNames: ['peer', 'outcome'], registers });
+    this.identityProofs = new Counter({ name: 'relay_peer_identity_proofs_total', help: 'Node id proofs of dialled peers by outcome (proven, missing, refused)', labelNames: ['outcome'], registers });
+    this.authRoles = new Counter({ name: 'relay_auth_total', help: 'NIP-42 AUTH answers by outcome: peer, client (not an allowed peer), refused', labelNames: ['outcome'], registers });
     this.queueOverflows = new Counter({ name: 'relay_peer_queue_overflows_total', help: 'Peer queue overflows (the peer is reconciled on return)', labelNames: ['peer'], registers });
   }
 }

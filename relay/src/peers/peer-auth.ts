@@ -32,6 +32,8 @@ export interface PeerAuthOptions {
   isBanned: (nodeId: string) => boolean;
   allowList: PeerAllowList;
   logger: Logger;
+  /** Counts AUTH outcomes: peer, client, refused. */
+  count?: (outcome: 'peer' | 'client' | 'refused') => void;
   /** A peer relay authenticated on this connection; `url` is where it says it can be reached. */
   onPeerAuthenticated: (connection: ClientConnection, nodeId: string, url: string | undefined) => void;
 }
@@ -73,7 +75,10 @@ export function attachPeerAuth(options: PeerAuthOptions): { onConnected: (c: Cli
     handler: async (connection, message) => {
       const event = message[1] as NostrEvent;
       const id = typeof (event as { id?: unknown } | undefined)?.id === 'string' ? event.id.slice(0, 64) : '';
-      const refuse = (reason: string) => connection.send(okFrame(id, false, reason));
+      const refuse = (reason: string) => {
+        options.count?.('refused');
+        connection.send(okFrame(id, false, reason));
+      };
       if (peerRoleFixed(connection) || connection.attributes.has(PENDING)) return refuse(ROLE_FIXED);
       const shapeError = eventShapeError(event);
       if (shapeError) return refuse('invalid: ' + shapeError);
@@ -105,11 +110,13 @@ export function attachPeerAuth(options: PeerAuthOptions): { onConnected: (c: Cli
       if (!peer) {
         connection.authenticateClient(event.pubkey);
         log.info({ pubkey: event.pubkey, address: connection.address }, 'client authenticated (not an allowed peer)');
+        options.count?.('client');
         connection.send(okFrame(event.id, true, CLIENT_ROLE_MESSAGE));
         return;
       }
       const peerUrl = firstTagValue(event, 'peer');
       connection.decideRole({ kind: 'peer', nodeId: event.pubkey, url: peerUrl || connection.address, connectionId: connection.id });
+      options.count?.('peer');
       options.onPeerAuthenticated(connection, event.pubkey, peerUrl && /^wss?:\/\//i.test(peerUrl) ? peerUrl : undefined);
       connection.send(okFrame(event.id, true, ''));
     },

@@ -55,6 +55,8 @@ export interface PeerLinkOptions {
   verify: (id: string, pubkey: string, sig: string) => Promise<boolean>;
   /** The remote proved its node id (PEER-PROOF); called before the link is marked up. */
   onProven: (link: PeerLink, nodeId: string) => void;
+  /** Counts identity proofs by outcome (proven, missing, refused). */
+  onProofOutcome?: (outcome: 'proven' | 'missing' | 'refused') => void;
   logger: Logger;
   onStateChange: (link: PeerLink, from: PeerState, to: PeerState, reason: string) => void;
   /** A live EVENT on our subscription to a relay that does not push to us (third-party peers). */
@@ -415,17 +417,20 @@ export class PeerLink {
     if (answer === undefined) {
       this.lastError = 'the peer did not prove its node id (no PEER-PROOF)';
       this.log.warn(this.lastError);
+      this.options.onProofOutcome?.('missing');
       return false;
     }
     const result = await checkProof(answer, nonce, this.url, this.options.verify);
     if ('error' in result) {
       this.lastError = `the peer's identity proof was refused: ${result.error}`;
       this.log.warn({ reason: result.error }, 'peer identity proof refused');
+      this.options.onProofOutcome?.('refused');
       return false;
     }
     if (this.remoteNodeId !== null && this.remoteNodeId !== result.nodeId) this.log.warn({ was: this.remoteNodeId, now: result.nodeId }, 'peer node id changed');
     this.remoteNodeId = result.nodeId;
     this.identityProven = true;
+    this.options.onProofOutcome?.('proven');
     this.options.onProven(this, result.nodeId);
     if (this.options.isBanned(result.nodeId)) {
       this.ban('the node is banned');
@@ -442,8 +447,9 @@ export class PeerLink {
       tags: [['relay', this.url], ['challenge', challenge], ['peer', this.options.ourUrl()]],
       content: '',
     });
-    // The first signature check of a fresh relay may wait for its verifier workers: allow a few seconds.
-    void this.push(JSON.stringify(['AUTH', auth]), auth.id, Math.max(5000, this.options.heartbeatTimeoutMs)).then((r) => {
+    // The first signature check of a fresh relay may wait for its verifier workers, and a relay whose own link to
+    // us has not proven our node id yet waits up to 5 s before deciding our role: allow for both.
+    void this.push(JSON.stringify(['AUTH', auth]), auth.id, Math.max(10_000, this.options.heartbeatTimeoutMs)).then((r) => {
       if (r.ok && r.message === CLIENT_ROLE_MESSAGE && this.remoteIsOurs) {
         // It does not (yet) know us as a peer: events we pushed would count as a client's. Retry with backoff;
         // once its own link to us has proven our node id, it accepts us.

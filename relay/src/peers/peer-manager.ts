@@ -163,6 +163,7 @@ export class PeerManager {
       verify: this.deps.verify,
       pacer: new Pacer(s.syncRate),
       onProven: (link, nodeId) => this.onProven(link, nodeId, expectedNodeId),
+      onProofOutcome: (outcome) => this.metrics?.identityProofs.inc({ outcome }),
       logger: this.log,
       onStateChange: (link, from, to, reason) => this.onStateChange(link, from, to, reason),
       onLiveEvent: (link, event) => this.deps.submitLive(event, this.sourceFor(link)),
