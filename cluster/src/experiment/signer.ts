@@ -8,7 +8,6 @@ import { bytesToHex } from 'nostr-tools/utils';
 import type { MixedEvent } from './event-mix.js';
 
 interface Waiting {
-  at: number;
   resolve: (e: MixedEvent) => void;
   reject: (err: Error) => void;
 }
@@ -52,16 +51,14 @@ export class SignerPool {
     await Promise.all(this.workers.map(() => this.sign({ kind: 1, created_at: 0, tags: [], content: 'warm-up' }, key)));
   }
 
-  /** How long the oldest event still waiting for its signature has waited (0 when none waits). */
-  get lagMs(): number {
-    // A Map iterates in insertion order: the first entry is the oldest.
-    const oldest = this.waiting.values().next();
-    return oldest.done ? 0 : Date.now() - oldest.value.at;
+  /** Events waiting for their signature. */
+  get backlog(): number {
+    return this.waiting.size;
   }
 
   sign(template: EventTemplate, key: Uint8Array): Promise<MixedEvent> {
     const id = ++this.seq;
-    const promise = new Promise<MixedEvent>((resolve, reject) => this.waiting.set(id, { at: Date.now(), resolve, reject }));
+    const promise = new Promise<MixedEvent>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
     this.batches[this.next]!.push({ id, key: bytesToHex(key), template });
     this.next = (this.next + 1) % this.workers.length;
     // One message per worker per turn of the event loop, not one per event.
