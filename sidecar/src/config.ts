@@ -97,7 +97,7 @@ function nonEmpty(v: unknown): string {
 /** A list of host names, or one comma-separated string of them (flag and environment). */
 function hostList(v: unknown): string[] {
   const list = typeof v === 'string' ? v.split(',').map((x) => x.trim()).filter(Boolean) : v;
-  if (!Array.isArray(list) || !list.every((x) => typeof x === 'string' && /^[A-Za-z0-9.:\[\]-]+$/.test(x))) {
+  if (!Array.isArray(list) || !list.every((x) => typeof x === 'string' && /^[A-Za-z0-9.:*\[\]-]+$/.test(x))) {
     throw new Error(`expected host names (a list, or comma-separated), got ${JSON.stringify(v)}`);
   }
   return (list as string[]).map((h) => h.toLowerCase().replace(/^\[|\]$/g, ''));

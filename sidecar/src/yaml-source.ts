@@ -18,12 +18,45 @@ export function formatPath(path: Path): string {
   return s;
 }
 
+/** Profiles and configs are small; bounds checked before the parser sees the text (it recurses, and OOMed on depth). */
+export const MAX_YAML_BYTES = 256 * 1024;
+const MAX_YAML_DEPTH = 64;
+
+/** Rejects text whose nesting (indentation, compact "- - -" sequences, or flow [ { ) is deeper than any real file's. */
+function checkShape(text: string, file: string): void {
+  if (Buffer.byteLength(text) > MAX_YAML_BYTES) throw new ValidationError(file, 1, '', `YAML over ${MAX_YAML_BYTES} bytes`);
+  const lines = text.split('\n');
+  let flow = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const m = /^( *)((?:- +)*)/.exec(line)!;
+    const dashes = m[2]!.split('-').length - 1;
+    if (m[1]!.length > MAX_YAML_DEPTH * 4 || dashes > MAX_YAML_DEPTH) throw new ValidationError(file, i + 1, '', `YAML nested deeper than ${MAX_YAML_DEPTH} levels`);
+    let quote = '';
+    for (const ch of line) {
+      if (quote) {
+        if (ch === quote) quote = '';
+      } else if (ch === '"' || ch === "'") quote = ch;
+      else if (ch === '#') break;
+      else if (ch === '[' || ch === '{') {
+        if (++flow > MAX_YAML_DEPTH) throw new ValidationError(file, i + 1, '', `YAML nested deeper than ${MAX_YAML_DEPTH} levels`);
+      } else if (ch === ']' || ch === '}') flow = Math.max(0, flow - 1);
+    }
+  }
+}
+
 export class YamlSource {
   private constructor(readonly file: string, private readonly doc: Document, private readonly lines: LineCounter) {}
 
   static parse(text: string, file: string): YamlSource {
+    checkShape(text, file);
     const lines = new LineCounter();
-    const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+    let doc: Document;
+    try {
+      doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+    } catch (err) {
+      throw new ValidationError(file, 1, '', `invalid YAML: ${(err as Error).message.split('\n')[0]}`);
+    }
     const err = doc.errors[0];
     if (err) {
       const line = lines.linePos(err.pos[0]).line;
@@ -33,7 +66,12 @@ export class YamlSource {
   }
 
   value(): unknown {
-    return this.doc.toJS();
+    try {
+      // Alias bombs (billion laughs) stop at the library's alias budget.
+      return this.doc.toJS({ maxAliasCount: 100 });
+    } catch (err) {
+      throw new ValidationError(this.file, 1, '', `invalid YAML: ${(err as Error).message.split('\n')[0]}`);
+    }
   }
 
   /** Line of the node at path, or of its nearest ancestor that exists. */

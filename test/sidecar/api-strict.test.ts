@@ -35,13 +35,19 @@ t.test('with a token every route but /health needs it', async (t) => {
 });
 
 t.test('foreign Host and Origin are refused; loopback names and the allow-list are not', async (t) => {
-  const sc = await sidecar({ api: { host: '127.0.0.1', port: 0, allowedHosts: ['sidecar-a.internal'] } });
+  const sc = await sidecar({ api: { host: '127.0.0.1', port: 0, allowedHosts: ['sidecar-a.internal', 'relay-*-chaos', '*.svc.cluster.local'] } });
   t.teardown(() => sc.close());
   const port = new URL(sc.apiUrl).port;
   t.equal(await raw(sc.apiUrl, 'GET', '/proxies', { host: `evil.example:${port}` }), 403, 'DNS-rebinding Host refused');
   t.equal(await raw(sc.apiUrl, 'POST', '/reset', { host: 'evil.example' }), 403, 'also for changes');
   for (const h of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, `sidecar-a.internal:${port}`, 'SIDECAR-A.internal']) {
     t.equal(await raw(sc.apiUrl, 'GET', '/proxies', { host: h }), 200, `Host ${h} allowed`);
+  }
+  for (const h of ['relay-0-chaos:8474', 'relay-12-chaos', 'relay-0-chaos.chaos.svc.cluster.local:8474']) {
+    t.equal(await raw(sc.apiUrl, 'GET', '/proxies', { host: h }), 200, `Host ${h} allowed by a pattern`);
+  }
+  for (const h of ['relay-0-chaos.evil.example', 'xrelay-0-chaosx', 'svc.cluster.local.evil.example']) {
+    t.equal(await raw(sc.apiUrl, 'GET', '/proxies', { host: h }), 403, `Host ${h} refused: patterns are anchored`);
   }
   t.equal(await raw(sc.apiUrl, 'GET', '/health', { host: '10.1.2.3:8474' }), 200, '/health answers a probe by pod address');
   t.equal((await call(sc.apiUrl, 'GET', '/proxies', undefined, { origin: 'http://evil.example' })).status, 403, 'foreign Origin refused');

@@ -102,6 +102,18 @@ t.test('a black-holed client that goes away is closed, not left in CLOSE_WAIT', 
   b.end();
   t.equal(await Promise.race([ended, sleep(3000).then(() => 'still open')]), 'fin', 'blackhole fault: the FIN goes on, the connection closes');
   b.destroy();
+
+  await call(sc.apiUrl, 'POST', '/reset');
+  await add('echo', { name: 'silent', type: 'timeout', stream: 'upstream', attributes: { timeout: 0 } });
+  const c = net.connect({ port: port('echo'), host: '127.0.0.1', allowHalfOpen: true });
+  c.on('error', () => {});
+  await once(c, 'connect');
+  c.resume();
+  c.write('swallowed');
+  const cEnded = new Promise<string>((r) => c.once('end', () => r('fin')));
+  c.end();
+  t.equal(await Promise.race([cEnded, sleep(3000).then(() => 'still open')]), 'fin', 'timeout 0 (silent forever): a leaving client still closes it');
+  c.destroy();
 });
 
 t.test('latency is never early: every chunk takes at least the asked 50 ms, sender to receiver', async (t) => {

@@ -25,7 +25,22 @@ export function sendEmpty(res: http.ServerResponse, status = 204): void {
   res.end();
 }
 
+const bodies = new WeakMap<http.IncomingMessage, Promise<string>>();
+
+/**
+ * The request body, at most 1 MiB (413 beyond). Read once per request: the server reads every body before it
+ * answers, because answering and closing with unread bytes makes the kernel reset the client's connection.
+ */
 export function readBody(req: http.IncomingMessage): Promise<string> {
+  let p = bodies.get(req);
+  if (!p) {
+    p = readBodyOnce(req);
+    bodies.set(req, p);
+  }
+  return p;
+}
+
+function readBodyOnce(req: http.IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
     let size = 0;

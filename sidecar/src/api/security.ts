@@ -14,8 +14,22 @@ import { isLoopback } from '../links/address.js';
 
 export interface AccessPolicy {
   token?: string;
-  /** Host names accepted besides loopback ones (lower case, no port). */
+  /** Host names accepted besides loopback ones (lower case, no port); `*` matches any run of name characters. */
   allowedHosts: Set<string>;
+}
+
+const patterns = new WeakMap<Set<string>, RegExp[]>();
+
+/** Entries with `*` ("relay-*-chaos", "*.svc.cluster.local") as anchored patterns, compiled once per policy. */
+function hostPatterns(allowed: Set<string>): RegExp[] {
+  let list = patterns.get(allowed);
+  if (!list) {
+    list = [...allowed]
+      .filter((h) => h.includes('*'))
+      .map((h) => new RegExp(`^${h.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[a-z0-9.-]*')}$`));
+    patterns.set(allowed, list);
+  }
+  return list;
 }
 
 function presentedToken(req: http.IncomingMessage): string | undefined {
@@ -40,7 +54,7 @@ export function hostName(value: string): string | null {
 
 function allowedHost(name: string | null, policy: AccessPolicy): boolean {
   if (name === null) return false;
-  return isLoopback(name) || name.endsWith('.localhost') || policy.allowedHosts.has(name);
+  return isLoopback(name) || name.endsWith('.localhost') || policy.allowedHosts.has(name) || hostPatterns(policy.allowedHosts).some((re) => re.test(name));
 }
 
 /** null = allowed; otherwise [status, message]. */

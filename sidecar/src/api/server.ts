@@ -8,7 +8,7 @@ import { ValidationError } from '../yaml-source.js';
 import { BadProfileName, ProfileNotFound } from '../profiles/loader.js';
 import { checkAccess, type AccessPolicy } from './security.js';
 import { isLoopback } from '../links/address.js';
-import { HttpError, sendError, sendJson } from './http-util.js';
+import { HttpError, readBody, sendError, sendJson } from './http-util.js';
 import { toxiproxyRoutes } from './toxiproxy-routes.js';
 import { chaosRoutes } from './chaos-routes.js';
 
@@ -50,6 +50,7 @@ export class ApiServer {
     } catch {
       return sendError(res, 400, 'bad request path');
     }
+    await readBody(req);
     const denied = checkAccess(req, url.pathname, this.policy);
     if (denied) return sendError(res, denied[0], denied[1]);
     if (parts[0] === 'version' && parts.length === 1) return sendJson(res, 200, { version: VERSION });

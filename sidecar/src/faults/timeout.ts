@@ -18,7 +18,9 @@ registerFault({
         ctx.drop(c);
       },
       end() {
-        endHeld = true;
+        // timeout 0 never closes by itself: a client that leaves must close the connection, not sit in CLOSE_WAIT.
+        if (ms === 0) ctx.end();
+        else endHeld = true;
       },
       close(flush) {
         if (timer) clearTimeout(timer);

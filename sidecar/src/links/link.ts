@@ -11,14 +11,14 @@
  * live pipes, and nothing waits on data in flight.
  */
 import type net from 'node:net';
-import type { AcceptDecision, Attributes, Direction, FaultType, Protocol, Stream } from '../faults/contract.js';
-import { FaultError, getFaultType, resolveAttributes } from '../faults/index.js';
+import type { AcceptDecision, Direction, Protocol } from '../faults/contract.js';
+import { FaultError } from '../faults/index.js';
 import { StageNode } from '../pipeline/pipe.js';
 import { rngFromKey } from '../rng.js';
-import { MAX_TIMER_MS } from '../units.js';
 import type { Logger } from '../logger.js';
 import type { Connection, ConnectionOwner } from './connection.js';
 import { formatHostPort, parseHostPort, type HostPort } from './address.js';
+import { buildActiveFault, directionsOf, type ActiveFault, type FaultInput } from './fault-spec.js';
 
 export interface LinkSpec {
   name: string;
@@ -26,36 +26,6 @@ export interface LinkSpec {
   upstream: string;
   protocol: Protocol;
   enabled: boolean;
-}
-
-export interface FaultInput {
-  name?: string;
-  type: string;
-  stream?: string;
-  toxicity?: number;
-  attributes?: Record<string, unknown>;
-  /** ms after which the fault removes itself. */
-  duration?: number;
-  /** Who added it: "api" or "profile:<name>". */
-  source?: string;
-}
-
-export interface ActiveFault {
-  name: string;
-  type: string;
-  def: FaultType;
-  stream: Stream;
-  toxicity: number;
-  attributes: Attributes;
-  duration?: number;
-  source: string;
-  addedAt: number;
-  /** Order of addition, to tell faults added after a connection was accepted. */
-  epoch: number;
-  expiresAt?: number;
-  timer?: NodeJS.Timeout;
-  fired: number;
-  blackholed: Set<net.Socket>;
 }
 
 export interface LinkContext {
@@ -68,7 +38,7 @@ export interface LinkContext {
   checkFaultBudget(): void;
 }
 
-export const STREAMS: readonly Stream[] = ['upstream', 'downstream', 'both'];
+export { STREAMS, type ActiveFault, type FaultInput } from './fault-spec.js';
 
 export abstract class Link implements ConnectionOwner {
   readonly log: Logger;
@@ -297,33 +267,7 @@ export abstract class Link implements ConnectionOwner {
   }
 
   private buildFault(input: FaultInput, dry = false): ActiveFault {
-    if (!input || typeof input !== 'object') throw new FaultError('toxic must be an object');
-    if (typeof input.type !== 'string' || !input.type) throw new FaultError('missing required field: type');
-    const def = getFaultType(input.type);
-    if (!def) throw new FaultError(`unknown toxic type: ${input.type}`);
-    const stream = (input.stream ?? def.fixedStream ?? 'downstream') as Stream;
-    if (!STREAMS.includes(stream)) throw new FaultError(`unknown stream: ${input.stream} (upstream, downstream or both)`);
-    const toxicity = input.toxicity ?? 1;
-    if (typeof toxicity !== 'number' || !(toxicity >= 0 && toxicity <= 1)) throw new FaultError('toxicity must be a number from 0 to 1');
-    if (input.duration !== undefined && !(typeof input.duration === 'number' && input.duration > 0 && input.duration <= MAX_TIMER_MS)) {
-      throw new FaultError(`duration must be a number of milliseconds above 0 and at most ${MAX_TIMER_MS}, got ${JSON.stringify(input.duration)}`);
-    }
-    const name = input.name || `${def.type}_${stream}`;
-    const f: ActiveFault = {
-      name,
-      type: def.type,
-      def,
-      stream,
-      toxicity,
-      attributes: resolveAttributes(def, input.attributes, this.protocol),
-      source: input.source ?? 'api',
-      addedAt: Date.now(),
-      epoch: dry ? this.faultEpoch : ++this.faultEpoch,
-      fired: 0,
-      blackholed: new Set(),
-    };
-    if (input.duration !== undefined) f.duration = input.duration;
-    return f;
+    return buildActiveFault(input, this.protocol, dry ? this.faultEpoch : ++this.faultEpoch);
   }
 
   /** Timed faults remove themselves. */
@@ -339,8 +283,7 @@ export abstract class Link implements ConnectionOwner {
   }
 
   private directions(f: ActiveFault): Direction[] {
-    const s = f.def.fixedStream ?? f.stream;
-    return s === 'both' ? ['upstream', 'downstream'] : [s];
+    return directionsOf(f);
   }
 
   private rngFor(fault: string, id: number, what: string) {

@@ -25,7 +25,6 @@ export class RespError extends Error {}
 
 type Mode = 'request' | 'reply';
 
-const INT = /^-?\d{1,19}$/;
 const LINE_TYPES = new Set([0x2b, 0x2d, 0x3a, 0x5f, 0x23, 0x2c, 0x28]); // + - : _ # , (
 const BULK_TYPES = new Set([0x24, 0x21, 0x3d]); // $ ! =
 const AGG_TYPES = new Set([0x2a, 0x7e, 0x3e, 0x25, 0x7c]); // * ~ > % |
@@ -81,26 +80,44 @@ export class RespScanner {
         return;
       }
       if (have + (nl + 1 - pos) > RESP_LIMITS.maxLine) throw new RespError(`RESP line longer than ${RESP_LIMITS.maxLine} bytes`);
-      const line = this.partial ? Buffer.concat([this.partial, buf.subarray(pos, nl + 1)]) : buf.subarray(pos, nl + 1);
-      this.partial = null;
-      pos = nl + 1;
-      this.line(line, pos, onMessage);
+      if (this.partial) {
+        const line = Buffer.concat([this.partial, buf.subarray(pos, nl + 1)]);
+        this.partial = null;
+        pos = nl + 1;
+        this.line(line, 0, line.length - 1, pos, onMessage);
+      } else {
+        const start = pos;
+        pos = nl + 1;
+        this.line(buf, start, nl, pos, onMessage);
+      }
     }
   }
 
-  private int(line: Buffer): number {
-    const end = line.length >= 2 && line[line.length - 2] === 0x0d ? line.length - 2 : line.length - 1;
-    const s = line.toString('latin1', 1, end);
-    if (!INT.test(s)) throw new RespError(`bad RESP length ${JSON.stringify(s.slice(0, 32))}`);
-    return Number(s);
+  /** The integer after the type byte of the line buf[start..nl) (no allocation: this runs per command and reply). */
+  private int(buf: Buffer, start: number, nl: number): number {
+    let end = nl;
+    if (end > start && buf[end - 1] === 0x0d) end--;
+    let i = start + 1;
+    const neg = buf[i] === 0x2d;
+    if (neg) i++;
+    const bad = () => new RespError(`bad RESP length ${JSON.stringify(buf.toString('latin1', start + 1, Math.min(end, start + 33)))}`);
+    if (i >= end || end - i > 19) throw bad();
+    let n = 0;
+    for (; i < end; i++) {
+      const d = buf[i]! - 0x30;
+      if (d < 0 || d > 9) throw bad();
+      n = n * 10 + d;
+    }
+    return neg ? -n : n;
   }
 
-  private line(line: Buffer, end: number, onMessage: OnMessage): void {
-    const type = line[0]!;
+  /** One line: buf[start] is its type byte, nl the index of its newline, end the offset just after it. */
+  private line(buf: Buffer, start: number, nl: number, end: number, onMessage: OnMessage): void {
+    const type = buf[start]!;
     if (this.mode === 'request') {
       if (this.left.length === 0) {
         if (type === 0x2a) {
-          const count = this.int(line);
+          const count = this.int(buf, start, nl);
           if (count > RESP_LIMITS.maxRequestItems) throw new RespError(`multibulk of ${count} items (limit ${RESP_LIMITS.maxRequestItems})`);
           if (count <= 0) return onMessage(end, false); // Redis ignores it: no reply
           this.left.push(count);
@@ -109,17 +126,17 @@ export class RespScanner {
           return;
         }
         // Inline command: a line of words; a blank one gets no reply.
-        const blank = line.length <= 2 && (line.length === 1 || line[0] === 0x0d);
+        const blank = nl === start || (nl === start + 1 && type === 0x0d);
         return onMessage(end, !blank);
       }
       if (type !== 0x24) throw new RespError('multibulk items must be bulk strings ($)');
-      return this.bulk(this.int(line), end, onMessage, false);
+      return this.bulk(this.int(buf, start, nl), end, onMessage, false);
     }
     if (this.left.length === 0) this.top = type;
     if (LINE_TYPES.has(type)) return this.elementDone(end, onMessage);
-    if (BULK_TYPES.has(type)) return this.bulk(this.int(line), end, onMessage, true);
+    if (BULK_TYPES.has(type)) return this.bulk(this.int(buf, start, nl), end, onMessage, true);
     if (AGG_TYPES.has(type)) {
-      let count = this.int(line);
+      let count = this.int(buf, start, nl);
       if (count === -1) return this.elementDone(end, onMessage);
       if (count < -1 || count > RESP_LIMITS.maxReplyItems) throw new RespError(`bad RESP aggregate length ${count}`);
       if (type === 0x25 || type === ATTR) count *= 2;
