@@ -12,7 +12,8 @@ import { idsInDatabase, until } from '../outage/helpers/workload.js';
 // Redis is a dependency, not a trusted peer. Bad values planted in the relay's own keys (write buffer, recent-events
 // cache, dedup marks) must be refused like a client's bad event: quarantined, logged, counted, never stored, never
 // served, never fatal. Before this, `{"id":"x"}` in the write buffer crashed the replay and the relay crash-looped.
-const pgi = await startPrivatePostgres({ fast: true });
+// Not `fast`: the instance is killed, and synchronous_commit=off can lose recent commits (the schema, even) with it.
+const pgi = await startPrivatePostgres();
 const ns = freshRedisNamespace();
 const dataDir = mkdtempSync(join(tmpdir(), 'poisoned-redis-'));
 const redis = new Redis(ns.url);
