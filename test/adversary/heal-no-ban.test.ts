@@ -1,4 +1,4 @@
-// Honest peers must not ban each other on a large heal. 25,000 events land directly in A's database (as after
+// Honest peers must not ban each other on a large heal. Thousands of events land directly in A's database (as after
 // a long partition, or a restore); anti-entropy then moves them to B — B fetching what it lacks, A pushing what B
 // lacks, both against A's peer budget on B — with the relays' default rate limits. The heal must converge with
 // zero bans and the link up: bulk sync is paced to the budget, `rate-limited:` answers are retried, and refusals
@@ -9,7 +9,9 @@ import { generateSecretKey } from 'nostr-tools/pure';
 import { nodeIdOf, peersOf, startNetwork, storedIds, waitFor, type Network } from '../helpers/cluster.js';
 import { fastSign } from '../helpers/malicious-node.js';
 
-const EVENTS = 20_000;
+// 5,000 with the default limits: this machine ingests below the default peer budget, so this variant passes on the
+// unpaced code too (20,000 did as well, in 100 s of suite time); the tight-budget variant below is the real guard.
+const EVENTS = 5_000;
 
 let net: Network | undefined;
 t.afterEach(async () => {
