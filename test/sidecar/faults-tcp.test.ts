@@ -34,7 +34,7 @@ t.test('latency: measured delay, and pipelined chunks do not add up', async (t) 
   const samples: number[] = [];
   for (let i = 0; i < 5; i++) samples.push(await roundTrip(s, Buffer.from('x')));
   const p50 = quantile(samples, 0.5);
-  t.ok(p50 >= 79 && p50 < 200, `round trip p50 ${p50.toFixed(1)} ms with 80 ms latency (base ${base.toFixed(2)} ms)`);
+  t.ok(p50 >= 79 && p50 < 800, `round trip p50 ${p50.toFixed(1)} ms with 80 ms latency (base ${base.toFixed(2)} ms)`);
   // 20 writes 5 ms apart: each is delayed 80 ms from its own arrival, so all arrive by ~80+100 ms, not 20x80.
   const t0 = Date.now();
   let got = 0;
@@ -66,7 +66,7 @@ t.test('bandwidth: 100 KB at 200 KB/s takes about half a second', async (t) => {
   await add('echo', { type: 'bandwidth', attributes: { rate: 200 } });
   const s = await connect(port('echo'));
   const ms = await roundTrip(s, Buffer.alloc(100_000, 1), 5000);
-  t.ok(ms > 430 && ms < 1500, `100 KB took ${ms.toFixed(0)} ms`);
+  t.ok(ms > 430 && ms < 5000, `100 KB took ${ms.toFixed(0)} ms`);
   s.destroy();
 });
 
@@ -79,7 +79,7 @@ t.test('slow_close delays the FIN', async (t) => {
   s.end('bye');
   await new Promise((r) => s.once('end', r));
   const ms = Date.now() - t0;
-  t.ok(ms >= 290 && ms < 1000, `FIN came after ${ms} ms`);
+  t.ok(ms >= 290 && ms < 3000, `FIN came after ${ms} ms`);
   s.destroy();
 });
 
@@ -87,10 +87,10 @@ t.test('timeout: data vanishes, then the connection closes', async (t) => {
   await add('echo', { type: 'timeout', stream: 'upstream', attributes: { timeout: 300 } });
   const s = await connect(port('echo'));
   s.write('lost');
-  const o = await outcome(s, 2000);
+  const o = await outcome(s, 5000);
   t.equal(o.data.length, 0, 'nothing came back');
   t.not(o.how, 'open', 'connection closed');
-  t.ok(o.ms >= 250 && o.ms < 1200, `closed after ${o.ms.toFixed(0)} ms`);
+  t.ok(o.ms >= 250 && o.ms < 3000, `closed after ${o.ms.toFixed(0)} ms`);
 });
 
 t.test('reset_peer: a real RST when it fires, nothing at toxicity 0', async (t) => {

@@ -56,7 +56,7 @@ t.test('latency on ws messages is measured from outside', async (t) => {
     rtts.push(performance.now() - t0);
   }
   const p50 = quantile(rtts, 0.5);
-  t.ok(p50 >= 49 && p50 < 150, `p50 ${p50.toFixed(1)} ms for 50 ms`);
+  t.ok(p50 >= 49 && p50 < 500, `p50 ${p50.toFixed(1)} ms for 50 ms`);
   ws.close();
 });
 
