@@ -148,7 +148,9 @@ async function probeReplication(layout: ClusterLayout, targets: CheckTarget[], t
 
 async function integrityOf(layout: ClusterLayout): Promise<Measured['integrity']> {
   return Promise.all(layout.nodes.map(async (n) => {
-    const res = await tryGet<Record<string, unknown>>(`${directEndpoints(layout, n).adminUrl}/admin/events/verify-integrity`, 30_000);
+    // A random sample of 5,000: a full scan re-verifies every signature ever stored and outgrew 30 s on a demo
+    // cluster's ~100k events; every event the workload sent is checked by id and signature by the checker anyway.
+    const res = await tryGet<Record<string, unknown>>(`${directEndpoints(layout, n).adminUrl}/admin/events/verify-integrity?sample=5000`, 30_000);
     // Not answered is not checked: INCONCLUSIVE, not a pass and not proof of corruption either.
     if (!res) return { node: n.name, ok: null, detail: INTEGRITY_UNANSWERED };
     if (res.status === 404) return { node: n.name, ok: null, detail: 'endpoint not available' };
