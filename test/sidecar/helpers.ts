@@ -279,3 +279,14 @@ export function spawnSidecar(args: string[], env: NodeJS.ProcessEnv = {}): Promi
     proc.on('exit', (code) => reject(new Error(`sidecar exited with ${code} before ready: ${err}`)));
   });
 }
+
+/** The port a link of this sidecar listens on. */
+export function linkPort(sc: RunningSidecar, name: string): number {
+  return portOf(sc.sidecar.links.get(name)!.spec().listen);
+}
+
+/** Adds a toxic through the Toxiproxy-compatible API; throws with the API's answer unless it is 200. */
+export async function addToxic(sc: RunningSidecar, link: string, toxic: object): Promise<void> {
+  const r = await call(sc.apiUrl, 'POST', `/proxies/${link}/toxics`, toxic);
+  if (r.status !== 200) throw new Error(r.text);
+}

@@ -6,7 +6,7 @@ import t from 'tap';
 import net from 'node:net';
 import { once } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import { call, connect, echoServer, outcome, portOf, roundTrip, sidecar, sleep } from './helpers.js';
+import { call, connect, echoServer, outcome, portOf, roundTrip, sidecar, sleep, addToxic, linkPort } from './helpers.js';
 
 /** An echo server that records how each of its sockets ended: 'reset' (ECONNRESET) or 'fin'. */
 async function recordingEcho() {
@@ -36,11 +36,8 @@ t.teardown(async () => {
   await up.close();
   await echo.close();
 });
-const port = (name: string) => portOf(sc.sidecar.links.get(name)!.spec().listen);
-const add = async (link: string, toxic: object) => {
-  const r = await call(sc.apiUrl, 'POST', `/proxies/${link}/toxics`, toxic);
-  if (r.status !== 200) throw new Error(r.text);
-};
+const port = (name: string) => linkPort(sc, name);
+const add = (link: string, toxic: object) => addToxic(sc, link, toxic);
 t.afterEach(async () => {
   await call(sc.apiUrl, 'POST', '/reset');
 });

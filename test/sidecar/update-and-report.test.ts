@@ -5,7 +5,7 @@
 import t from 'tap';
 import { once } from 'node:events';
 import { WebSocket } from 'ws';
-import { call, connect, echoServer, outcome, portOf, roundTrip, sidecar, sleep, wsEchoServer } from './helpers.js';
+import { call, connect, echoServer, outcome, portOf, roundTrip, sidecar, sleep, wsEchoServer, addToxic, linkPort } from './helpers.js';
 
 const echo = await echoServer();
 const relay = await wsEchoServer();
@@ -20,11 +20,8 @@ t.teardown(async () => {
   await echo.close();
   await relay.close();
 });
-const port = (name: string) => portOf(sc.sidecar.links.get(name)!.spec().listen);
-const add = async (link: string, toxic: object) => {
-  const r = await call(sc.apiUrl, 'POST', `/proxies/${link}/toxics`, toxic);
-  if (r.status !== 200) throw new Error(r.text);
-};
+const port = (name: string) => linkPort(sc, name);
+const add = (link: string, toxic: object) => addToxic(sc, link, toxic);
 const patch = async (link: string, name: string, body: object) => {
   const r = await call(sc.apiUrl, 'PATCH', `/proxies/${link}/toxics/${name}`, body);
   if (r.status !== 200) throw new Error(r.text);
