@@ -33,6 +33,8 @@ const DIST = (root: string) => ({
 function processSpecs(layout: ClusterLayout, launches: Map<string, { configFile: string; env: Record<string, string> }>): ProcessSpec[] {
   const p = paths(layout);
   const dist = DIST(layout.root);
+  // Extra Node.js flags for every relay and sidecar (`--cpu-prof --cpu-prof-dir=/tmp/prof`, which NODE_OPTIONS refuses).
+  const nodeArgs = (process.env.CLUSTER_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
   const specs: ProcessSpec[] = [];
   for (const node of layout.nodes) {
     specs.push({
@@ -40,7 +42,7 @@ function processSpecs(layout: ClusterLayout, launches: Map<string, { configFile:
       kind: 'sidecar',
       node: node.name,
       command: process.execPath,
-      args: [dist.sidecar, 'start', '--config', p.sidecarConfig(node.name), '--api-port', String(node.sidecarApiPort)],
+      args: [...nodeArgs, dist.sidecar, 'start', '--config', p.sidecarConfig(node.name), '--api-port', String(node.sidecarApiPort)],
       env: {},
       logFile: p.sidecarLog(node.name),
     });
@@ -52,7 +54,7 @@ function processSpecs(layout: ClusterLayout, launches: Map<string, { configFile:
       kind: 'relay',
       node: node.name,
       command: process.execPath,
-      args: [dist.relay, 'start', '--config', launch.configFile],
+      args: [...nodeArgs, dist.relay, 'start', '--config', launch.configFile],
       env: launch.env,
       logFile: p.relayLog(node.name),
     });

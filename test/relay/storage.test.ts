@@ -385,3 +385,28 @@ t.test('concurrent lookups in one tick share one query', async (t) => {
   t.equal(calls, 1, 'one query for 20 lookups');
   t.same(results.map((m) => m.size), [...Array(10).fill(1), ...Array(10).fill(0)]);
 });
+
+t.test('id lookups: one query at a time on the write pool, later callers share the next one', async (t) => {
+  // A fresh store, so the write pool starts empty: every connection it opens is one a lookup needed at once.
+  const fresh = new PgEventStore(config, logger, { now: () => clock });
+  t.teardown(() => fresh.close());
+  const saved = mk();
+  t.same(await store.save(saved), { status: 'stored' });
+  const asked: Promise<Map<string, string>>[] = [];
+  // Thirty lookups in thirty ticks: one query per tick would open every write connection (pool max 4).
+  await new Promise<void>((done) => {
+    const next = (i: number): void => {
+      if (i === 30) return done();
+      asked.push(fresh.lookup([saved.event.id, randomBytes(32).toString('hex')]));
+      setImmediate(() => next(i + 1));
+    };
+    next(0);
+  });
+  const answers = await Promise.all(asked);
+  for (const m of answers) t.same([...m], [[saved.event.id, 'stored']]);
+  t.equal(fresh.writePool.totalCount, 1, 'one write connection served every lookup');
+  // More ids than one query carries (2,000) still get one answer each.
+  const many = Array.from({ length: 4500 }, () => randomBytes(32).toString('hex'));
+  const big = await fresh.lookup([...many, saved.event.id]);
+  t.same([...big], [[saved.event.id, 'stored']]);
+});

@@ -14,12 +14,18 @@ interface LookupWaiter {
   reject(err: unknown): void;
 }
 
+/** Ids per lookup query: a flood of distinct ids becomes several bounded queries, not one unbounded array. */
+const LOOKUP_MAX_IDS = 2000;
+
 /**
- * The duplicate check's id lookups: calls made in the same tick share one query. They run on the write pool (they
- * are part of ingest), so a flood of REQs on the read pool never slows a publish.
+ * The duplicate check's id lookups, on the write pool (they are part of ingest, so a flood of REQs on the read pool
+ * never slows a publish). One query at a time: lookups that arrive while it runs wait and share the next one. Firing
+ * one query per tick instead let a slow database (100 ms per reply) stack dozens of them on the write pool, and the
+ * group commit then timed out waiting for a connection (`pool-exhausted`, degraded mode) while PostgreSQL was fine.
  */
 export class IdLookups {
   private waiters: LookupWaiter[] = [];
+  private running = false;
 
   constructor(private readonly pool: pg.Pool) {}
 
@@ -27,13 +33,29 @@ export class IdLookups {
     if (ids.length === 0) return Promise.resolve(new Map());
     return new Promise((resolve, reject) => {
       this.waiters.push({ ids, resolve, reject });
-      if (this.waiters.length === 1) process.nextTick(() => void this.run());
+      if (!this.running && this.waiters.length === 1) process.nextTick(() => void this.drain());
     });
   }
 
-  private async run(): Promise<void> {
-    const waiters = this.waiters;
-    this.waiters = [];
+  private async drain(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.waiters.length > 0) await this.run(this.take());
+    } finally {
+      this.running = false;
+    }
+  }
+
+  /** Waiters from the front whose ids fit one query (always at least one, whatever its size). */
+  private take(): LookupWaiter[] {
+    let n = 0;
+    let ids = 0;
+    while (n < this.waiters.length && (n === 0 || ids + this.waiters[n]!.ids.length <= LOOKUP_MAX_IDS)) ids += this.waiters[n++]!.ids.length;
+    return this.waiters.splice(0, n);
+  }
+
+  private async run(waiters: LookupWaiter[]): Promise<void> {
     const all = [...new Set(waiters.flatMap((w) => w.ids))];
     let found: Map<string, IdState>;
     try {
