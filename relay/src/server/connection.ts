@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { RelayLimits } from '../config/schema.js';
@@ -40,6 +41,8 @@ interface RunningQuery {
 
 /** A slow reader whose send buffer grows past this is disconnected, so memory stays bounded. */
 const MAX_BUFFERED_BYTES = 16 * 1024 * 1024;
+/** A REQ reads its next page of stored events only once the send buffer is below this. */
+const PAGE_BUFFER_BYTES = 1024 * 1024;
 
 /** Longest over-long subscription id echoed whole in a CLOSED (the most max_subid_length may be set to). */
 const MAX_ECHOED_SUBID = 1024;
@@ -113,6 +116,11 @@ export class ClientConnection implements Subscriber {
       return;
     }
     this.socket.send(frame);
+  }
+
+  /** Resolves once the socket's send buffer is under PAGE_BUFFER_BYTES (or the connection or the query is over). */
+  private async drained(signal: AbortSignal): Promise<void> {
+    while (!this.closed && !signal.aborted && this.socket.bufferedAmount > PAGE_BUFFER_BYTES) await sleep(5);
   }
 
   sendEvent(subId: string, raw: string): void {
@@ -298,14 +306,28 @@ export class ClientConnection implements Subscriber {
     try {
       releases.push(await this.querySlots.acquire(controller.signal));
       releases.push(await shared.queries.acquire(controller.signal));
-      const result = await untilAborted(this.deps.reader.read(stored, controller.signal), controller.signal);
-      if (!current()) return;
-      for (const item of result.events) {
-        // Stop early once the connection is gone (send() closes a reader whose buffer passed the bound).
-        if (this.closed) return;
-        this.sendEvent(subId, item.raw);
+      const result = this.deps.reader.read(stored, controller.signal);
+      const pages = result.pages[Symbol.asyncIterator]();
+      try {
+        for (;;) {
+          const step = await untilAborted(pages.next(), controller.signal);
+          if (step.done) break;
+          if (!current()) return;
+          for (const item of step.value) {
+            // Stop early once the connection is gone (send() closes a reader whose buffer passed the bound).
+            if (this.closed) return;
+            this.sendEvent(subId, item.raw);
+          }
+          // The next page is read only once this one is mostly on the wire: a slow reader holds one page, not the answer.
+          await this.drained(controller.signal);
+        }
+      } finally {
+        // Ends the read early when we stop before its last page (its connection and query slot are released).
+        void pages.return?.()?.catch(() => undefined);
       }
-      if (result.partialReason) this.notice(`partial results for ${subId}: ${result.partialReason}`);
+      if (!current()) return;
+      const partialReason = result.partialReason();
+      if (partialReason) this.notice(`partial results for ${subId}: ${partialReason}`);
       metrics.reqsServed.inc({ outcome: 'eose' });
       this.send(eoseFrame(subId));
     } catch (err) {

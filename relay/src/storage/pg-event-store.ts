@@ -8,6 +8,7 @@ import { toStorageError } from './pg-errors.js';
 import { GroupCommit, type PoisonKind, type StoreStats } from './pg-group-commit.js';
 import { FilterReads, IdLookups } from './pg-reads.js';
 import { PoolGate } from './pool-gate.js';
+import { streamFilters, type FilterStreamOptions, type RawEvent } from './pg-stream.js';
 import { type EventStore, type IdState, type SaveOutcome, type StoredEvent, StorageError } from './types.js';
 
 export { toStorageError } from './pg-errors.js';
@@ -47,6 +48,7 @@ export class PgEventStore implements EventStore {
   private readonly writes: GroupCommit;
   private readonly lookups: IdLookups;
   private readonly reads: FilterReads;
+  private readonly streamOptions: FilterStreamOptions;
   private readonly probe: ProbeConnection;
   private readonly log: Logger;
   private closed = false;
@@ -72,6 +74,7 @@ export class PgEventStore implements EventStore {
     });
     this.lookups = new IdLookups(this.writePool);
     this.reads = new FilterReads({ pool: this.pool, gate: this.readGate, log: logger, maxQueryLimit: extras.maxQueryLimit ?? 5000, now });
+    this.streamOptions = { pool: this.pool, gate: this.readGate, log: logger, maxQueryLimit: extras.maxQueryLimit ?? 5000, now };
     this.probe = new ProbeConnection(opts.databaseUrl, extras.pingTimeoutMs ?? 500, logger);
   }
 
@@ -101,6 +104,11 @@ export class PgEventStore implements EventStore {
 
   query(filters: Filter[], signal?: AbortSignal): Promise<StoredEvent[]> {
     return this.reads.query(filters, signal);
+  }
+
+  stream(filters: Filter[], signal?: AbortSignal): AsyncIterable<RawEvent[]> {
+    if (this.closed) throw new StorageError('store is closed', 'closed');
+    return streamFilters(this.streamOptions, filters, signal);
   }
 
   async count(): Promise<number> {

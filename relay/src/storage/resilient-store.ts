@@ -435,6 +435,22 @@ export class ResilientStore implements EventStore {
     return mergeForFilters(filters, [this.journalMatches(filters), stored]);
   }
 
+  /** PostgreSQL's pages in normal mode; while a replay is pending, the answer merged with the journal's, as one page. */
+  async *stream(filters: Filter[], signal?: AbortSignal): AsyncGenerator<Array<{ id: string; raw: string }>> {
+    if (this.mode !== 'normal') {
+      const merged = await this.query(filters, signal);
+      if (merged.length > 0) yield merged.map((s) => ({ id: s.event.id, raw: s.raw }));
+      return;
+    }
+    if (!this.databaseReachable) throw new StorageError('PostgreSQL is unavailable (degraded mode)', 'unavailable');
+    try {
+      yield* this.o.pg.stream(filters, signal);
+    } catch (err) {
+      if (err instanceof StorageError && err.code !== 'aborted') this.noteDbError(err);
+      throw err;
+    }
+  }
+
   count(): Promise<number> {
     return this.o.pg.count();
   }

@@ -46,6 +46,11 @@ export interface EventStore {
    * store's statement timeout. Throws StorageError on failure.
    */
   query(filters: Filter[], signal?: AbortSignal): Promise<StoredEvent[]>;
+  /**
+   * The same answer as `query`, read in pages as the consumer asks for them: filters one after the other, each
+   * newest first, every id at most once. Stopping early (break, abort) releases what the read holds.
+   */
+  stream(filters: Filter[], signal?: AbortSignal): AsyncIterable<Array<{ id: string; raw: string }>>;
   /** Number of stored events (for status and integrity checks). */
   count(): Promise<number>;
   /** Cheap liveness probe (`SELECT 1`) with a short timeout. */
