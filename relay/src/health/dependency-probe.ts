@@ -12,6 +12,16 @@ export interface DependencyStatus {
   failures: number;
 }
 
+/** Consecutive probe timeouts that declare a dependency down (an error does at once). */
+export const TIMEOUTS_TO_DOWN = 2;
+
+class ProbeTimeout extends Error {}
+
+/** Our own deadline, or the probe's (a StorageError with code 'timeout', as the PostgreSQL ping throws). */
+function isTimeout(err: unknown): boolean {
+  return err instanceof ProbeTimeout || (err instanceof Error && (err as { code?: unknown }).code === 'timeout');
+}
+
 /**
  * Probes one dependency (PostgreSQL or Redis) on an interval and on demand, and tells listeners when its
  * state flips. `reportFailure` lets the data path flag an outage at once instead of waiting for the next probe.
@@ -23,6 +33,8 @@ export class DependencyProbe {
   private failures = 0;
   private timer: NodeJS.Timeout | undefined;
   private probing = false;
+  /** Probes in a row that timed out (rather than failed): one alone is a busy moment, not an outage. */
+  private timeouts = 0;
   private readonly listeners: Array<(state: DependencyState, previous: DependencyState) => void> = [];
   private readonly failureListeners: Array<(err: unknown) => void> = [];
   /** Callers of raceDown still waiting; each removes itself when its work settles, so nothing accumulates. */
@@ -118,17 +130,22 @@ export class DependencyProbe {
     const deadline = new Promise<never>((_, reject) => {
       // Decide in the check phase, after this loop turn's I/O: when the event loop was busy, the answer may be
       // sitting in the socket already, and a late timer alone must not declare the dependency down.
-      timer = setTimeout(() => setImmediate(() => reject(new Error(`${this.name} probe timed out after ${this.timeoutMs} ms`))), this.timeoutMs);
+      timer = setTimeout(() => setImmediate(() => reject(new ProbeTimeout(`${this.name} probe timed out after ${this.timeoutMs} ms`))), this.timeoutMs);
     });
     try {
       await Promise.race([attempt, deadline]);
+      this.timeouts = 0;
       this.set('up');
     } catch (err) {
       // A probe that lost the race may still settle; observe it so a late rejection is not unhandled.
       attempt.catch((late: unknown) => this.log.debug({ err: late, dependency: this.name }, 'late probe failure'));
       this.lastError = (err as Error).message;
       this.notifyFailure(err);
-      this.set('down');
+      // An error (refused, reset, closed) is an outage now. A timeout is one only when the next probe times out too:
+      // on a CPU-starved machine one ping answered late flipped the relay into degraded mode while PostgreSQL was
+      // fine. A dependency that stops answering is still down within two intervals plus two timeouts.
+      if (!isTimeout(err) || ++this.timeouts >= TIMEOUTS_TO_DOWN) this.set('down');
+      else this.log.warn({ dependency: this.name, error: this.lastError }, `${this.name} probe timed out once; probing again before declaring it down`);
     } finally {
       clearTimeout(timer);
       this.probing = false;
