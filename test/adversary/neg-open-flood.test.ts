@@ -5,6 +5,7 @@ import t from 'tap';
 import { nip77 } from 'nostr-tools';
 import { RawClient, signed } from '../helpers/ws-client.js';
 import { startRelay, type RelayProcess } from '../helpers/relay-process.js';
+import { assertHonestP99, honestPublishes } from './helpers/honest-latency.js';
 
 const { Negentropy, NegentropyStorageVector } = nip77;
 
@@ -63,8 +64,10 @@ t.test('NEG-OPENs sent together cannot all pass the session count while records 
 });
 
 t.test('flooding NEG-OPENs is answered, bounded, and the relay keeps serving', async (t) => {
+  const baseline = await honestPublishes(relay.url);
   const c = await RawClient.connect(relay.url);
   for (let i = 0; i < 200; i++) c.send(['NEG-OPEN', `s${i}`, {}, firstMessage()]);
+  const honestDuring = honestPublishes(relay.url);
   const reasons = new Map<string, number>();
   for (let i = 0; i < 200; i++) {
     const f = await c.next((x) => (x[0] === 'NEG-ERR' || x[0] === 'NEG-MSG') && x[1] === `s${i}`, 30_000);
@@ -73,6 +76,7 @@ t.test('flooding NEG-OPENs is answered, bounded, and the relay keeps serving', a
   }
   t.equal(reasons.get('opened'), undefined, `no oversized session opened: ${JSON.stringify([...reasons])}`);
   t.ok((reasons.get('rate-limited: more than 20 REQs per second on this connection') ?? 0) >= 100, 'past the REQ burst, NEG-OPENs are rate-limited (they share the REQ bucket)');
+  assertHonestP99(t, baseline, await honestDuring, 'the NEG-OPEN flood');
   const reader = await RawClient.connect(relay.url);
   t.ok((await reader.query('after', { limit: 5 })).eose, 'still serving');
   await Promise.all([c.close(), reader.close()]);

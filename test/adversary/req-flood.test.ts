@@ -6,6 +6,7 @@ import t from 'tap';
 import WebSocket from 'ws';
 import { RawClient, signed } from '../helpers/ws-client.js';
 import { startRelay, type RelayProcess } from '../helpers/relay-process.js';
+import { assertHonestP99, honestPublishes } from './helpers/honest-latency.js';
 
 const FLOOD = 3000;
 const SEEDED = 1500;
@@ -53,6 +54,7 @@ async function connectFrom(url: string, localAddress: string): Promise<RawClient
 }
 
 t.test('a REQ flood from one connection is limited; an honest client is still served', async (t) => {
+  const baseline = await honestPublishes(relay.url);
   const flooder = await RawClient.connect(relay.url);
   const answers = { eose: 0, rateLimited: 0, otherClosed: 0, events: 0 };
   const otherReasons = new Set<string>();
@@ -89,6 +91,9 @@ t.test('a REQ flood from one connection is limited; an honest client is still se
   t.equal(got.events.length, 100);
   t.ok(honestMs < 10_000, `honest EOSE after ${honestMs} ms (bound 10 s)`);
   await honest.close();
+  const flooding = answers.eose + answers.rateLimited + answers.otherClosed < FLOOD;
+  assertHonestP99(t, baseline, await honestPublishes(relay.url), 'the REQ flood');
+  t.ok(flooding, 'the flood was still running when the honest publishes began');
 
   // Every REQ gets an answer: EOSE or CLOSED.
   await Promise.race([done, new Promise((r) => setTimeout(r, 120_000))]);
