@@ -54,6 +54,8 @@ export class LiveFeed {
 
   /** Polls at once (after an action) instead of waiting for the next tick, so the page shows the effect sooner. */
   nudge(): void {
+    // What was polled before the action is stale now, for GET /api/snapshot too.
+    this.lastAt = 0;
     if (this.clients.size === 0 || this.polling) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
