@@ -58,7 +58,7 @@ export function drawTopology(svg, snapshot, { groups, onNodeClick }) {
     const g = el('g', { class: `node ${cls}`, 'data-node': n.node, transform: `translate(${p.x},${p.y})` });
     g.append(el('circle', { r: 24 }));
     g.append(el('text', { y: 5 }, `relay-${n.node}`.replace('relay-', '')));
-    g.append(el('text', { y: 40, class: 'state' }, !n.relayUp ? 'unreachable' : n.partitioned ? 'partitioned' : n.mode !== 'normal' ? n.mode ?? '' : ''));
+    g.append(el('text', { y: 42, class: 'state' }, !n.relayUp ? 'unreachable' : n.partitioned ? 'partitioned' : n.mode !== 'normal' ? n.mode ?? '' : ''));
     const group = groups?.get(n.node);
     if (group !== undefined) g.append(el('text', { y: -30, class: 'group' }, `group ${group + 1}`));
     g.append(el('title', {}, `relay-${n.node}: mode ${n.mode}, cache ${n.cache}, partitioned ${n.partitioned}`));
