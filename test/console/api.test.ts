@@ -2,12 +2,15 @@
 // hostile bodies refused with clear 4xx answers, the SSE snapshot stream (and its bound), one fault added and removed
 // through the API and seen on the sidecar, a profile applied and healed, reports listed and served sandboxed.
 import t from 'tap';
+import { spawn } from 'node:child_process';
 import { request } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { writeFileSync } from 'node:fs';
+import { paths } from '../../cluster/src/layout.js';
 import { join } from 'node:path';
 import { directEndpoints } from '../../cluster/src/layout.js';
 import { listFaults } from '../../cluster/src/chaos/sidecar-client.js';
-import { buildCluster } from '../cluster/helpers.js';
+import { buildCluster, REPO_ROOT } from '../cluster/helpers.js';
 import { eventually, readEvents, startTestConsole, type TestConsole } from './helpers.js';
 
 t.setTimeout(300_000);
@@ -205,4 +208,21 @@ t.test('past reports: listed newest first, served only by listed name, in a sand
   t.equal((await call('GET', '/api/reports/..%2F..%2Fetc%2Fpasswd.html')).status, 400, 'no path');
   t.equal((await call('GET', '/api/reports/notes.txt')).status, 400);
   t.equal((await call('GET', '/api/reports/missing.html')).status, 404);
+});
+
+t.test('`make console`: the CLI prints the URL with the token in the fragment, writes the token file, stops on SIGINT', async (t) => {
+  const child = spawn(process.execPath, [join(REPO_ROOT, 'cluster/dist/cli/console.js'), '--dir', c.cluster.dir, '--port', '0', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await eventually('the console URL', async () => /console: http:\/\/127\.0\.0\.1:\d+\/#token=[0-9a-f]{48}\n/.test(out), 30_000);
+  const [, base, token] = /console: (http:\/\/127\.0\.0\.1:\d+)\/#token=([0-9a-f]+)/.exec(out)!;
+  t.equal(readFileSync(join(paths({ dir: c.cluster.dir }).state, '../console.token'), 'utf8').trim(), token, 'token file for curl');
+  const meta = await fetch(`${base}/api/meta`, { headers: { authorization: `Bearer ${token}` } });
+  t.equal(meta.status, 200);
+  t.same(((await meta.json()) as { nodes: Array<{ name: string }> }).nodes.map((n) => n.name), ['a', 'b', 'c']);
+  t.equal((await fetch(`${base}/api/meta`)).status, 401);
+  child.kill('SIGINT');
+  t.equal(await exited, 0, out);
 });

@@ -95,6 +95,22 @@ async function run(): Promise<void> {
     t.pass(`measured: healed state shown ${healedMs} ms after the click`);
     t.same(await page.$$eval('#links .fault', (f) => f.length), 0, 'no active fault listed');
     await page.screenshot({ path: join(SHOTS, '3-healed.png'), fullPage: true });
+  });
+
+  t.test('groups drawn by clicking nodes in the picture: {a,c} | {b} cuts a-b and b-c only', async (t) => {
+    await page.selectOption('#shape', 'groups');
+    t.equal(await page.textContent('#groups-view'), '{a} | {b,c}', 'the first node alone to start with');
+    await page.locator('#topology g[data-node="c"]').click();
+    t.equal(await page.textContent('#groups-view'), '{a} | {b} | {c}');
+    await page.locator('#topology g[data-node="c"]').click();
+    t.equal(await page.textContent('#groups-view'), '{a,c} | {b}');
+    await page.click('#partition-apply');
+    await until('a-b and b-c cut, a-c up', async () => {
+      const l = await links(page);
+      return l['a-b'] === 'cut' && l['b-c'] === 'cut' && l['a-c'] === 'ok';
+    }, SHOWN_WITHIN_MS);
+    await page.click('#heal');
+    await until('healed again', async () => Object.values(await links(page)).every((s) => s === 'ok'), SHOWN_WITHIN_MS);
     t.same(pageErrors, [], 'no script error on the page');
   });
 }
