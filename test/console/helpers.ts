@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { ConsoleServer } from '../../cluster/src/console/server.js';
+import { directEndpoints } from '../../cluster/src/layout.js';
 import { startTestCluster, type TestCluster } from '../cluster/helpers.js';
 
 export interface TestConsole {
@@ -18,6 +19,15 @@ export interface TestConsole {
 
 export async function startTestConsole(nodes: number, o: { maxStreams?: number } = {}): Promise<TestConsole> {
   const cluster = await startTestCluster(nodes);
+  // `up` waits for /health only; the tests start from a peered cluster (as cli.test.ts does).
+  const layout = cluster.state.layout;
+  await eventually('every relay peered', async () => {
+    const flags = await Promise.all(layout.nodes.map(async (n) => {
+      const res = await fetch(`${directEndpoints(layout, n).adminUrl}/admin/gossip/status`, { signal: AbortSignal.timeout(2000) });
+      return ((await res.json()) as { partitioned?: unknown }).partitioned;
+    }));
+    return flags.every((f) => f === false);
+  }, 60_000, 200);
   const token = 'test-token-0123456789abcdef';
   const reportsDir = mkdtempSync(join(tmpdir(), 'console-reports-'));
   const server = new ConsoleServer({ layout: cluster.state.layout, host: '127.0.0.1', port: 0, token, reportsDir, maxStreams: o.maxStreams, logger: pino({ level: 'warn' }) });
