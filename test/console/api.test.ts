@@ -207,6 +207,7 @@ t.test('past reports: listed newest first, served only by listed name, in a sand
   t.match(String(one.headers['content-security-policy']), /^sandbox/);
   t.equal((await call('GET', '/api/reports/..%2F..%2Fetc%2Fpasswd.html')).status, 400, 'no path');
   t.equal((await call('GET', '/api/reports/notes.txt')).status, 400);
+  t.equal((await call('GET', '/api/reports/%E0%A4%A.html')).status, 400, 'bad URL encoding');
   t.equal((await call('GET', '/api/reports/missing.html')).status, 404);
 });
 

@@ -6,6 +6,8 @@
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 
+const MAX_BUFFERED = 1024 * 1024;
+
 export interface FeedOptions {
   /** Builds the payload of one event (the snapshot plus whatever else the page shows live). */
   produce: () => Promise<unknown>;
@@ -70,7 +72,16 @@ export class LiveFeed {
       const payload = await this.o.produce();
       this.last = `event: snapshot\ndata: ${JSON.stringify(payload)}\n\n`;
       this.lastAt = Date.now();
-      for (const res of this.clients) res.write(this.last);
+      for (const res of this.clients) {
+        // A tab that stopped reading (suspended, hostile) is dropped rather than buffered without end.
+        if (res.writableLength > MAX_BUFFERED) {
+          this.o.logger.warn({ buffered: res.writableLength }, 'live stream not reading: closed');
+          this.clients.delete(res);
+          res.destroy();
+          continue;
+        }
+        res.write(this.last);
+      }
     } catch (err) {
       this.o.logger.warn({ err }, 'snapshot failed');
     } finally {

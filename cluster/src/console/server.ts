@@ -145,7 +145,13 @@ export class ConsoleServer {
     if (path === '/api/experiment') return send(res, 200, this.experiments.status());
     if (path === '/api/reports') return send(res, 200, { reports: this.experiments.reports() });
     if (path.startsWith('/api/reports/')) {
-      const html = this.experiments.report(decodeURIComponent(path.slice('/api/reports/'.length)));
+      let name: string;
+      try {
+        name = decodeURIComponent(path.slice('/api/reports/'.length));
+      } catch {
+        throw new BadRequest('report name is not valid URL encoding');
+      }
+      const html = this.experiments.report(name);
       // Shown in a sandboxed frame: no script of a report ever runs with the console's origin.
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', ...SECURITY_HEADERS, 'content-security-policy': "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:" }).end(html);
       return;
