@@ -56,6 +56,7 @@ clean:
 # ==== Local cluster and chaos targets (cluster/**, docs/OPERATIONS.md) =========================================
 # make up [NODES=3]             private PostgreSQL + Redis, relays a..e each behind its own sidecar, a supervisor
 # make status | down [KEEP=1] | logs [NODE=a] [COMPONENT=sidecar] [LINES=50]
+# make console [CONSOLE_PORT=7700]  the SRE console of the running cluster (prints the URL to open)
 # make chaos-partition [SHAPE=isolate|halves|bridge|majorities-ring|groups] [GROUPS=a,b/c] [TARGET=a] [ONE_WAY=1]
 # make chaos-db-outage | chaos-redis-outage | chaos-latency | chaos-flaky | chaos-byzantine [NODES_ONLY=a]
 # make chaos-crash [NODE=a] | chaos-reset | chaos-run PROFILE=partition [SHAPE=...] [HOLD=15s] [RATE=200]
@@ -68,7 +69,7 @@ CHAOS_CLI = node cluster/dist/cli/chaos.js --dir $(CLUSTER_DIR)
 CLUSTER_NODE = $(if $(findstring /,$(NODE)),,$(filter-out node,$(NODE)))
 CHAOS_ONLY = $(if $(NODES_ONLY),--nodes $(NODES_ONLY))
 
-.PHONY: up down status logs chaos-partition chaos-db-outage chaos-redis-outage chaos-latency chaos-flaky chaos-byzantine chaos-crash chaos-reset chaos-run
+.PHONY: up down status logs console chaos-partition chaos-db-outage chaos-redis-outage chaos-latency chaos-flaky chaos-byzantine chaos-crash chaos-reset chaos-run
 
 up: build
 	@$(CLUSTER_TSC)
@@ -85,6 +86,11 @@ status:
 logs:
 	@$(CLUSTER_TSC)
 	@$(CLUSTER_CLI) logs $(CLUSTER_NODE) $(if $(COMPONENT),--component $(COMPONENT)) $(if $(LINES),--lines $(LINES))
+
+CONSOLE_PORT ?= 7700
+console:
+	@$(CLUSTER_TSC)
+	@node cluster/dist/cli/console.js --dir $(CLUSTER_DIR) --port $(CONSOLE_PORT)
 
 chaos-partition:
 	@$(CLUSTER_TSC)
