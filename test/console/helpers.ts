@@ -30,7 +30,7 @@ export async function startTestConsole(nodes: number, o: { maxStreams?: number }
   }, 60_000, 200);
   const token = 'test-token-0123456789abcdef';
   const reportsDir = mkdtempSync(join(tmpdir(), 'console-reports-'));
-  const server = new ConsoleServer({ layout: cluster.state.layout, host: '127.0.0.1', port: 0, token, reportsDir, maxStreams: o.maxStreams, logger: pino({ level: 'warn' }) });
+  const server = new ConsoleServer({ layout: cluster.state.layout, host: '127.0.0.1', port: 0, token, reportsDir, maxStreams: o.maxStreams, logger: pino({ level: process.env.CONSOLE_TEST_LOGS ? 'debug' : 'silent' }) });
   const port = await server.listen();
   return {
     cluster,

@@ -123,7 +123,9 @@ export class ConsoleServer {
     } catch (err) {
       if (!req.complete) res.setHeader('connection', 'close');
       const [status, message] = errorOf(err);
-      if (status >= 500) this.log.error({ err, path, method }, 'console request failed');
+      // A refusal we chose (BadRequest, 503 "too many live streams") is a warning; anything else is our failure.
+      if (err instanceof BadRequest) this.log.warn({ path, method, status, reason: message }, 'console request refused');
+      else if (status >= 500) this.log.error({ err, path, method }, 'console request failed');
       if (!res.headersSent) send(res, status, { error: message, status });
       else res.end();
     }
