@@ -63,6 +63,20 @@ t.test('no fault: nothing is tracked; redis_error mid-stream syncs, answers in o
   s.destroy();
 });
 
+t.test('redis_error removed before it saw a command: back on the fast path at once', async (t) => {
+  const s = await connect(linkPort(sc, 'redis'));
+  const rec = recorder(s);
+  s.write(cmd('PING'));
+  await rec.until(/\+PONG\r\n/);
+  const conn = await newestConn();
+  await addToxic(sc, 'redis', { name: 'loading', type: 'redis_error' });
+  await call(sc.apiUrl, 'DELETE', '/proxies/redis/toxics/loading');
+  t.ok(conn.fastUp && conn.fastDown, 'no marker was sent, so nothing is waited for');
+  s.write(cmd('ECHO', 'still'));
+  t.match(await rec.until(/still\r\n$/), /\$5\r\nstill\r\n$/);
+  s.destroy();
+});
+
 t.test('mid-stream: a command half sent before the fault and a blocked BLPOP are answered by the server first', async (t) => {
   const key = `sidecar-test:resync:${process.pid}:${Date.now()}`;
   const s = await connect(linkPort(sc, 'redis'));

@@ -65,7 +65,7 @@ export interface ConnControl {
 export type RespAttachment =
   | { mode: 'start' }
   | { mode: 'continue'; scanner: RespScanner }
-  | { mode: 'resync'; marker?: Buffer };
+  | { mode: 'resync'; marker?: Buffer; markerSent?: () => void };
 
 export interface StageContext {
   attrs: Attributes;

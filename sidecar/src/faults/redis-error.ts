@@ -36,6 +36,7 @@ registerFault({
     let forwarding = scanner.midMessage;
     let syncing = attached.mode === 'resync';
     let marker = attached.mode === 'resync' ? attached.marker : undefined;
+    const markerSent = attached.mode === 'resync' ? attached.markerSent : undefined;
     let prevByte = -1; // last byte seen while syncing (-1: none yet, the fault's first read)
     let pending: Buffer[] = [];
     let pendingBytes = 0;
@@ -53,7 +54,10 @@ registerFault({
           }
           syncing = false;
           if (at > 0) ctx.emit({ data: c.data.subarray(0, at), binary: false });
-          if (marker) ctx.emit({ data: marker, binary: false });
+          if (marker) {
+            markerSent?.();
+            ctx.emit({ data: marker, binary: false });
+          }
           marker = undefined;
           if (at > 0) c = { data: c.data.subarray(at), binary: false };
         }

@@ -111,7 +111,9 @@ export class Connection implements ConnControl {
         },
         midStream,
       );
-      return midStream ? { mode: 'resync', marker: this.resp.marker!.command } : { mode: 'start' };
+      if (!midStream) return { mode: 'start' };
+      const tracker = this.resp;
+      return { mode: 'resync', marker: tracker.marker!.command, markerSent: () => (tracker.markerSent = true) };
     }
     const scanner = this.resp.commandScanner();
     if (scanner) return { mode: 'continue', scanner };
@@ -121,7 +123,8 @@ export class Connection implements ConnControl {
 
   respDetach(): void {
     if (this.respUsers > 0) this.respUsers--;
-    if (this.respUsers === 0 && this.resp?.idle) this.resp = null;
+    // A marker never sent will never be answered: nothing to wait for.
+    if (this.respUsers === 0 && this.resp && (this.resp.idle || (this.resp.marker && !this.resp.markerSent))) this.resp = null;
   }
 
   /** A transport error on one side: the other side learns of it the same way (RST for RST). */

@@ -45,6 +45,8 @@ export class RespTracker {
   private requestCarry: Buffer | null = null;
   private replyHeld: Buffer | null = null;
   private syncScanned = 0;
+  /** The redis_error stage has passed the marker on towards the server (it may still sit in a later stage). */
+  markerSent = false;
 
   constructor(
     /** Push bytes into the downstream pipe (its source side). */
