@@ -1,6 +1,7 @@
 /**
- * Proxy benchmark: direct vs through the sidecar (no faults) vs through HAProxy
- * (plain TCP pass-through, when installed), in one run, on loopback only.
+ * Proxy benchmark: direct vs through the sidecar (no faults) vs a bare Node
+ * socket.pipe() proxy (the floor for a Node proxy) vs through HAProxy (plain TCP
+ * pass-through, when installed), in one run, on loopback only.
  *
  *   redis-benchmark GET, 50 clients, with and without -P 16
  *   pgbench select-only
@@ -113,6 +114,35 @@ async function startHaproxy(): Promise<Target | null> {
     await sleep(100);
   }
   throw new Error('haproxy did not start');
+}
+
+/**
+ * The floor for any Node proxy: accept, dial, socket.pipe() both ways, Node's defaults, nothing else. The sidecar's
+ * fast path should cost no more than this; the gap from here to HAProxy is Node's, not the sidecar's.
+ */
+async function startNodePipe(): Promise<Target> {
+  const redis = await freePort();
+  const pgPort = await freePort();
+  const script = `
+    const net = require('node:net');
+    for (const [listen, up] of [[${redis}, 6379], [${pgPort}, 5432]]) {
+      net.createServer({ noDelay: true }, (c) => {
+        const u = net.connect({ port: up, host: '127.0.0.1', noDelay: true });
+        c.pipe(u); u.pipe(c);
+        c.on('error', () => u.destroy()); u.on('error', () => c.destroy());
+      }).listen(listen, '127.0.0.1', () => process.stdout.write('ready '));
+    }`;
+  const proc = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(proc);
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    proc.stdout!.on('data', (d) => {
+      out += d;
+      if (out.split('ready').length > 2) resolve();
+    });
+    proc.on('exit', (c) => reject(new Error(`node pipe proxy exited with ${c}`)));
+  });
+  return { name: 'node-pipe', redis, pg: pgPort };
 }
 
 // ---- throughput ------------------------------------------------------------
@@ -232,6 +262,7 @@ async function main(): Promise<void> {
   const targets: Target[] = [
     { name: 'direct', redis: 6379, pg: 5432 },
     { name: 'sidecar', redis: sc.ports.redis!, pg: sc.ports.postgres! },
+    await startNodePipe(),
     ...(haproxy ? [haproxy] : []),
   ];
 
@@ -249,8 +280,9 @@ async function main(): Promise<void> {
   }
   console.log(`\n${`throughput (median of ${ROUNDS})`.padEnd(32)}${targets.map((t) => t.name.padStart(14)).join('')}`);
   for (const [label, ...vals] of rows) console.log(`${label.padEnd(32)}${vals.map((v) => fmt(v).padStart(14)).join('')}`);
+  for (const [label, , side, pipe] of rows) console.log(`  ${label}: sidecar/node-pipe = ${(side! / pipe!).toFixed(2)}`);
   if (haproxy) {
-    for (const [label, , side, ha] of rows) console.log(`  ${label}: sidecar/haproxy = ${(side! / ha!).toFixed(2)} ${side! >= ha! ? '(target met)' : '(below target)'}`);
+    for (const [label, , side, , ha] of rows) console.log(`  ${label}: sidecar/haproxy = ${(side! / ha!).toFixed(2)} ${side! >= ha! ? '(target met)' : '(below target)'}`);
   }
 
   const n = QUICK ? 2000 : 10000;

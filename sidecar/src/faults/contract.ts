@@ -53,9 +53,19 @@ export interface ConnControl {
    * server's replies to every command forwarded before it, so a FIFO client matches it to the right command.
    */
   injectReply(data: Buffer): void;
-  /** Where the request stream to the server is (a copy of its RESP scanner), or null when it is not tracked. */
-  respScanner(): RespScanner | null;
+  /**
+   * A redis_error stage starts: RESP tracking runs on the connection until every stage detached (and its injected
+   * replies are out). `start`: the stream is at byte 0; `continue`: the scanner is where the server's request stream
+   * is; `resync`: mid-stream, find a command boundary and send `marker` (if given) there before answering anything.
+   */
+  respAttach(): RespAttachment;
+  respDetach(): void;
 }
+
+export type RespAttachment =
+  | { mode: 'start' }
+  | { mode: 'continue'; scanner: RespScanner }
+  | { mode: 'resync'; marker?: Buffer; markerSent?: () => void };
 
 export interface StageContext {
   attrs: Attributes;

@@ -7,9 +7,15 @@
  * protocols/resp-tracker.ts), so FIFO clients match it to the right command.
  * A command the client had half sent when the fault was added is completed to
  * the server, not cut. A bad length closes the connection and is counted.
+ *
+ * Mid-stream (the fast path parsed nothing before the fault), the stage first
+ * looks for a command boundary (resync.ts), forwards what comes before it, and
+ * sends the tracker's sync marker there; from that boundary on it answers.
  */
 import { registerFault } from './registry.js';
 import { RespError, RespScanner } from '../protocols/resp.js';
+import { isMarkerCommand } from '../protocols/resp-marker.js';
+import { findCommandStart } from '../protocols/resync.js';
 
 /** Bytes of a half-received command kept so it can go on to the server if the fault is removed. */
 const MAX_PENDING = 16 * 1024 * 1024;
@@ -24,9 +30,14 @@ registerFault({
   },
   stage(ctx) {
     const reply = () => Buffer.from(`-${String(ctx.attrs.error).replace(/[\r\n]/g, ' ')}\r\n`);
+    const attached = ctx.conn.respAttach();
     // Start where the server's request stream is: the rest of a half-sent command is forwarded, not answered.
-    const scanner = ctx.conn.respScanner() ?? new RespScanner('request');
+    const scanner = attached.mode === 'continue' ? attached.scanner : new RespScanner('request');
     let forwarding = scanner.midMessage;
+    let syncing = attached.mode === 'resync';
+    let marker = attached.mode === 'resync' ? attached.marker : undefined;
+    const markerSent = attached.mode === 'resync' ? attached.markerSent : undefined;
+    let prevByte = -1; // last byte seen while syncing (-1: none yet, the fault's first read)
     let pending: Buffer[] = [];
     let pendingBytes = 0;
     let truncated = false;
@@ -34,14 +45,33 @@ registerFault({
     return {
       chunk(c) {
         if (broken) return ctx.drop(c);
+        if (syncing) {
+          const at = findCommandStart(c.data, prevByte);
+          if (at < 0) {
+            // No boundary seen yet: these bytes belong to commands sent before the fault; the server answers them.
+            if (c.data.length > 0) prevByte = c.data[c.data.length - 1]!;
+            return ctx.emit(c);
+          }
+          syncing = false;
+          if (at > 0) ctx.emit({ data: c.data.subarray(0, at), binary: false });
+          if (marker) {
+            markerSent?.();
+            ctx.emit({ data: marker, binary: false });
+          }
+          marker = undefined;
+          if (at > 0) c = { data: c.data.subarray(at), binary: false };
+        }
         let start = 0;
-        let emitted = 0;
+        let emitted = 0; // bytes of this chunk passed on (the rest is answered or kept)
         try {
           scanner.feed(c.data, (end, counts) => {
             if (forwarding) {
               forwarding = false;
-              emitted = end;
+              emitted += end;
               ctx.emit({ data: c.data.subarray(0, end), binary: false });
+            } else if (counts && isMarkerCommand(c.data, start, end)) {
+              emitted += end - start; // another redis_error's sync marker: the sidecar's own, for the server
+              ctx.emit({ data: c.data.subarray(start, end), binary: false });
             } else if (counts) {
               ctx.fired();
               ctx.conn.injectReply(reply());
@@ -62,7 +92,7 @@ registerFault({
         const rest = start === 0 ? c.data : c.data.subarray(start);
         if (rest.length > 0) {
           if (forwarding) {
-            emitted = c.data.length;
+            emitted += rest.length;
             ctx.emit({ data: rest, binary: false });
           } else if (!truncated && pendingBytes + rest.length <= MAX_PENDING) {
             pending.push(rest);
@@ -73,9 +103,10 @@ registerFault({
           }
         }
         // Accounting: everything not emitted above is dropped (answered, or kept as a copy for a removal).
-        if (emitted < c.data.length) ctx.drop({ data: c.data.subarray(emitted), binary: false });
+        if (emitted < c.data.length) ctx.drop({ data: c.data.subarray(emitted), binary: false }); // only its length counts
       },
       close(flush) {
+        ctx.conn.respDetach();
         // A half-received command goes on to the server once the fault is gone; one too large to keep cannot.
         if (flush && truncated) ctx.conn.close('redis_error removed in the middle of a command too large to keep');
         else if (flush && pending.length) ctx.emit({ data: Buffer.concat(pending), binary: false });

@@ -3,11 +3,10 @@
  * per direction. Endpoints hide whether the bytes travel as raw tcp or as ws
  * messages, so every fault works on both kinds of link.
  */
-import type { Chunk, ConnControl } from '../faults/contract.js';
+import type { Chunk, ConnControl, RespAttachment } from '../faults/contract.js';
 import { Pipe, type Sink, type Source } from '../pipeline/pipe.js';
 import type { Logger } from '../logger.js';
 import { RespTracker } from '../protocols/resp-tracker.js';
-import type { RespScanner } from '../protocols/resp.js';
 
 export interface Endpoint extends Sink, Source {
   destroy(): void;
@@ -32,45 +31,47 @@ export class Connection implements ConnControl {
   private closed = { client: false, upstream: false };
   private finished = false;
   private graceTimer: NodeJS.Timeout | null = null;
-  /** RESP bookkeeping (tcp links only): where injected Redis replies belong. */
-  private readonly resp: RespTracker | null;
+  /**
+   * RESP bookkeeping (tcp links only), alive only while a redis_error stage needs it or injected replies still
+   * wait: a connection without one takes the fast path.
+   */
+  private resp: RespTracker | null = null;
+  private respUsers = 0;
 
   constructor(
     readonly id: number,
     private readonly owner: ConnectionOwner,
     readonly client: Endpoint,
     readonly upstream: Endpoint,
-    opts: { trackResp?: boolean } = {},
+    opts: { raw?: { client(b: Buffer): boolean; upstream(b: Buffer): boolean } } = {},
   ) {
-    if (opts.trackResp) {
-      const tracker = new RespTracker(
-        (data) => this.down.push({ data, binary: false }),
-        (why) => {
-          owner.protocolError(this, 'redis_error', why);
-          this.close(why);
-        },
-      );
-      this.resp = tracker;
-      const sink: Sink = {
-        write: (c) => {
-          tracker.observeCommands(c.data);
-          return upstream.write(c);
-        },
-        onceDrain: (cb) => upstream.onceDrain(cb),
-        end: () => upstream.end(),
-      };
-      this.up = new Pipe(client, sink, (n) => owner.countBytes('upstream', n));
-    } else {
-      this.resp = null;
-      this.up = new Pipe(client, upstream, (n) => owner.countBytes('upstream', n));
-    }
-    this.down = new Pipe(upstream, client, (n) => owner.countBytes('downstream', n));
+    const sink: Sink = {
+      write: (c) => {
+        if (this.resp) this.resp.observeCommands(c.data);
+        return upstream.write(c);
+      },
+      onceDrain: (cb) => upstream.onceDrain(cb),
+      end: () => upstream.end(),
+    };
+    this.up = new Pipe(client, sink, (n) => owner.countBytes('upstream', n), opts.raw?.upstream);
+    this.down = new Pipe(upstream, client, (n) => owner.countBytes('downstream', n), opts.raw?.client);
   }
 
-  /** Data from the upstream enters the downstream pipe here (through the RESP tracker on tcp links). */
+  /** No stage and no RESP tracking in this direction: its bytes may go straight from socket to socket. */
+  get fastUp(): boolean {
+    return this.up.head === null && this.resp === null;
+  }
+
+  get fastDown(): boolean {
+    return this.down.head === null && this.resp === null;
+  }
+
+  /** Data from the upstream enters the downstream pipe here (through the RESP tracker while there is one). */
   fromUpstream(chunk: Chunk): void {
-    if (this.resp) this.resp.fromServer(chunk.data);
-    else this.down.push(chunk);
+    const resp = this.resp;
+    if (!resp) return this.down.push(chunk);
+    resp.fromServer(chunk.data);
+    if (this.respUsers === 0 && resp.idle) this.resp = null;
   }
 
   get isFinished(): boolean {
@@ -97,8 +98,33 @@ export class Connection implements ConnControl {
     else this.down.push({ data, binary: false });
   }
 
-  respScanner(): RespScanner | null {
-    return this.resp?.commandScanner() ?? null;
+  respAttach(): RespAttachment {
+    this.respUsers++;
+    if (!this.resp) {
+      // Exact from byte 0 on a connection that has moved nothing yet; otherwise synchronise with a marker.
+      const midStream = this.up.received > 0 || this.down.received > 0;
+      this.resp = new RespTracker(
+        (data) => this.down.push({ data, binary: false }),
+        (why) => {
+          this.owner.protocolError(this, 'redis_error', why);
+          this.close(why);
+        },
+        midStream,
+      );
+      if (!midStream) return { mode: 'start' };
+      const tracker = this.resp;
+      return { mode: 'resync', marker: tracker.marker!.command, markerSent: () => (tracker.markerSent = true) };
+    }
+    const scanner = this.resp.commandScanner();
+    if (scanner) return { mode: 'continue', scanner };
+    // Another redis_error is synchronising (its marker places this one's replies too), or the stream is not RESP.
+    return this.resp.enabled ? { mode: 'resync' } : { mode: 'start' };
+  }
+
+  respDetach(): void {
+    if (this.respUsers > 0) this.respUsers--;
+    // A marker never sent will never be answered: nothing to wait for.
+    if (this.respUsers === 0 && this.resp && (this.resp.idle || (this.resp.marker && !this.resp.markerSent))) this.resp = null;
   }
 
   /** A transport error on one side: the other side learns of it the same way (RST for RST). */

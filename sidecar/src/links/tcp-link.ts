@@ -2,11 +2,25 @@
  * tcp link: any byte stream (PostgreSQL, Redis). The upstream is dialled
  * asynchronously with a timeout, outside the accept path, so a dead upstream
  * never stalls other clients; the client is paused until the dial completes.
+ *
+ * Fast path: while a direction has no stage and no RESP tracking, each read is
+ * written straight to the other socket (Connection.fastUp/fastDown, checked per
+ * read), which is what Readable.pipe does, plus a byte count. A fault added or
+ * removed between two reads switches the next read into or out of the chain;
+ * one 'data' listener serves both, so there is no unpipe/re-listen window in
+ * which a read could be lost or overtake another.
  */
 import net from 'node:net';
 import { Connection, type Endpoint } from './connection.js';
 import { Link, type LinkContext } from './link.js';
+import type { Pipe } from '../pipeline/pipe.js';
 import type { Chunk } from '../faults/contract.js';
+
+/**
+ * Socket buffers: 256 KiB before write() reports congestion (Node's default is 16 KiB, which pauses a bulk
+ * transfer every few reads). Above this the source is paused, so memory per connection stays bounded.
+ */
+const SOCKET_HIGH_WATER = 256 * 1024;
 
 function tcpEndpoint(socket: net.Socket): Endpoint {
   return {
@@ -31,7 +45,7 @@ export class TcpLink extends Link {
 
   protected listenNow(): Promise<number> {
     return new Promise((resolve, reject) => {
-      const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.onClient(s));
+      const server = net.createServer({ allowHalfOpen: true, noDelay: true, highWaterMark: SOCKET_HIGH_WATER }, (s) => this.onClient(s));
       server.once('error', reject);
       server.listen({ host: this.listenAddr.host, port: this.listenAddr.port }, () => {
         server.off('error', reject);
@@ -49,6 +63,15 @@ export class TcpLink extends Link {
     return new Promise((resolve) => server.close(() => resolve()));
   }
 
+  /** The guard without a closure per read (the fast path runs once per socket read). */
+  private fast(conn: Connection, pipe: Pipe, d: Buffer): void {
+    try {
+      pipe.pushRaw(d);
+    } catch (err) {
+      this.linkFailure(conn, err);
+    }
+  }
+
   private onClient(client: net.Socket): void {
     if (this.interceptAccept(client)) return;
     const id = this.nextConnId();
@@ -56,7 +79,9 @@ export class TcpLink extends Link {
     client.pause();
     const earlyError = (err: Error) => this.log.debug({ conn: id, err: err.message }, 'client error before upstream connected');
     client.on('error', earlyError);
-    const upstream = net.connect({ host: this.upstreamAddr.host, port: this.upstreamAddr.port, allowHalfOpen: true, noDelay: true });
+    // net.Socket passes these stream options on (Node's types omit them).
+    const opts = { host: this.upstreamAddr.host, port: this.upstreamAddr.port, allowHalfOpen: true, noDelay: true, readableHighWaterMark: SOCKET_HIGH_WATER, writableHighWaterMark: SOCKET_HIGH_WATER };
+    const upstream = net.connect(opts);
     const timer = setTimeout(() => upstream.destroy(new Error(`dial timeout after ${this.ctx.dialTimeoutMs} ms`)), this.ctx.dialTimeoutMs);
     const failed = (err: Error) => {
       clearTimeout(timer);
@@ -73,10 +98,18 @@ export class TcpLink extends Link {
         upstream.destroy();
         return;
       }
-      const conn = new Connection(id, this, tcpEndpoint(client), tcpEndpoint(upstream), { trackResp: true });
+      const raw = { client: (b: Buffer) => client.write(b), upstream: (b: Buffer) => upstream.write(b) };
+      const conn = new Connection(id, this, tcpEndpoint(client), tcpEndpoint(upstream), { raw });
+      const { up, down } = conn;
       // Every handler is guarded: whatever a fault or a hostile peer provokes closes this connection only.
-      client.on('data', (d: Buffer) => this.guard(conn, () => conn.up.push({ data: d, binary: false })));
-      upstream.on('data', (d: Buffer) => this.guard(conn, () => conn.fromUpstream({ data: d, binary: false })));
+      client.on('data', (d: Buffer) => {
+        if (conn.fastUp) this.fast(conn, up, d);
+        else this.guard(conn, () => up.push({ data: d, binary: false }));
+      });
+      upstream.on('data', (d: Buffer) => {
+        if (conn.fastDown) this.fast(conn, down, d);
+        else this.guard(conn, () => conn.fromUpstream({ data: d, binary: false }));
+      });
       client.on('end', () => this.guard(conn, () => conn.up.end()));
       upstream.on('end', () => this.guard(conn, () => conn.down.end()));
       client.on('error', (err) => this.guard(conn, () => conn.onError('client', err)));

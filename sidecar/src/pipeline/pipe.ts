@@ -8,7 +8,11 @@
  * Stages form a linked list so a fault can be added or removed while data is
  * in flight: a removed stage keeps its `next` pointer, flushes what it holds
  * into it synchronously, and is unlinked - nothing waits. With no stage the
- * pipe is a plain write with backpressure (the fast path).
+ * pipe is a plain write with backpressure (the fast path); on tcp, pushRaw()
+ * writes a socket's read straight to the other socket, as Readable.pipe does.
+ * Both paths take the source's reads in order and share one backpressure
+ * state, so switching between them (a fault added or removed between two
+ * reads) neither loses nor reorders a byte.
  */
 import type { Chunk, Stage } from '../faults/contract.js';
 
@@ -44,14 +48,29 @@ export class Pipe {
   ended = false;
   sinkEnded = false;
   bytes = 0;
+  /** Bytes the source gave this pipe (delivered, held or dropped). */
+  received = 0;
 
   constructor(
     private readonly source: Source,
     private readonly sink: Sink,
     private readonly onBytes: (n: number) => void,
+    /** The sink's raw byte writer (tcp): the fast path skips the Chunk wrapper. */
+    private readonly raw?: (b: Buffer) => boolean,
   ) {}
 
+  /** The fast path: only for a pipe with no stage (the caller checks head === null) and a raw writer. */
+  pushRaw(data: Buffer): void {
+    const n = data.length;
+    this.received += n;
+    if (this.sinkEnded) return;
+    this.bytes += n;
+    this.onBytes(n);
+    if (!this.raw!(data) && !this.sinkBlocked) this.blockOnSink();
+  }
+
   push(chunk: Chunk): void {
+    this.received += chunk.data.length;
     if (this.head === null) {
       this.deliver(chunk);
       return;
@@ -106,14 +125,16 @@ export class Pipe {
     if (this.sinkEnded) return;
     this.bytes += chunk.data.length;
     this.onBytes(chunk.data.length);
-    if (!this.sink.write(chunk) && !this.sinkBlocked) {
-      this.sinkBlocked = true;
-      this.setPaused(1, true);
-      this.sink.onceDrain(() => {
-        this.sinkBlocked = false;
-        this.setPaused(1, false);
-      });
-    }
+    if (!this.sink.write(chunk) && !this.sinkBlocked) this.blockOnSink();
+  }
+
+  private blockOnSink(): void {
+    this.sinkBlocked = true;
+    this.setPaused(1, true);
+    this.sink.onceDrain(() => {
+      this.sinkBlocked = false;
+      this.setPaused(1, false);
+    });
   }
 
   private release(n: number): void {
