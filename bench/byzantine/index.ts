@@ -7,12 +7,14 @@
 // and removes them afterwards. The flooder is its own process (test/helpers/malicious-node.ts).
 import { createHash, randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
-import { generateSecretKey } from 'nostr-tools/pure';
+import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import { intOption, parseArgs } from '../lib/args.js';
 import { startRelayChild, type RelayChild } from '../lib/relay-child.js';
 import { summarize } from '../lib/stats.js';
 import { fmt, printTable } from '../lib/table.js';
 import { NostrLink, craft, startMaliciousNode, type SignedEvent } from '../../test/helpers/malicious-node.js';
+import { honest } from './honest.js';
+import { attackRows } from './attacks.js';
 
 const { values } = parseArgs({
   options: {
@@ -43,11 +45,13 @@ async function relay(args: string[]): Promise<RelayChild> {
 
 /** Time from the first forged event to the relay closing the link (the ban), per run. */
 async function timeToBan(): Promise<{ toBan: number[]; toBanAfterThreshold: number[] }> {
-  const r = await relay([]);
+  // Each run's forger is a configured peer (allow-listed node id): only those are peers; any other key is a client.
+  const keys = Array.from({ length: runs }, () => generateSecretKey());
+  const r = await relay(['--peer-node-ids', keys.map((k) => getPublicKey(k)).join(','), '--public-url', 'ws://127.0.0.1:{port}']);
   const toBan: number[] = [];
   const afterThreshold: number[] = [];
   for (let run = 0; run < runs; run++) {
-    const key = generateSecretKey();
+    const key = keys[run]!;
     const link = await NostrLink.connect(r.url);
     const auth = await link.authenticate(key, r.url);
     if (!auth?.ok) throw new Error(`peer AUTH refused: ${auth?.message ?? 'no challenge'}`);
@@ -72,37 +76,13 @@ async function timeToBan(): Promise<{ toBan: number[]; toBanAfterThreshold: numb
   return { toBan, toBanAfterThreshold: afterThreshold };
 }
 
-/** Honest clients publishing one event at a time; publish→OK latencies in ms, each with its send time. */
-async function honest(url: string, clients: number, perSecond: number, secs: number): Promise<Array<{ at: number; ms: number }>> {
-  const links = await Promise.all(Array.from({ length: clients }, () => NostrLink.connect(url, { authenticate: false })));
-  const plans = links.map(() => {
-    const key = generateSecretKey();
-    return Array.from({ length: perSecond * secs }, () => craft.valid(key));
-  });
-  const samples: Array<{ at: number; ms: number }> = [];
-  await Promise.all(
-    links.map(async (link, i) => {
-      const started = performance.now();
-      for (const [n, event] of plans[i]!.entries()) {
-        const due = started + (n * 1000) / perSecond;
-        if (due > performance.now()) await new Promise((res) => setTimeout(res, due - performance.now()));
-        const sent = performance.now();
-        const answer = await link.publish(event);
-        if (!answer.ok) throw new Error(`honest event refused: ${answer.message}`);
-        samples.push({ at: Date.now(), ms: performance.now() - sent });
-      }
-    }),
-  );
-  await Promise.all(links.map((l) => l.close()));
-  return samples;
-}
-
 async function floodLatency(): Promise<Array<Record<string, string | number>>> {
-  const r = await relay(['--rate-limits', `peer:*:${peerLimit}/1s`, '--reputation-penalties', 'rate-limit=0']);
+  const flooderKey = generateSecretKey();
+  const r = await relay(['--rate-limits', `peer:*:${peerLimit}/1s`, '--reputation-penalties', 'rate-limit=0', '--peer-node-ids', getPublicKey(flooderKey), '--public-url', 'ws://127.0.0.1:{port}']);
   await honest(r.url, 2, 20, 1); // warm-up
   const normal = summarize((await honest(r.url, 4, 25, seconds)).map((s) => s.ms));
   // Niced like in the test: the attacker's own CPU would be on another machine.
-  const flooder = startMaliciousNode(r.url, { flood: { perSecond: peerLimit * 10, seconds: seconds + 2 } }, { nice: 10 });
+  const flooder = startMaliciousNode(r.url, { flood: { perSecond: peerLimit * 10, seconds: seconds + 2 } }, { nice: 10, secretKey: flooderKey });
   await new Promise((res) => setTimeout(res, 1500)); // process start, signing, AUTH, flood at full rate
   const flooded = summarize((await honest(r.url, 4, 25, seconds)).map((s) => s.ms));
   const report = await flooder.report;
@@ -172,6 +152,7 @@ try {
   ]);
   printTable('honest publish→OK, 4 clients x 25 events/s', await floodLatency());
   printTable('invalid events rejected', [await rejectRate('signature'), await rejectRate('id')]);
+  printTable(`client attacks (one per fresh relay, attacker niced on 127.0.0.9; honest: 4 clients x 25 events/s for ${seconds} s)`, await attackRows(relay, seconds));
 } finally {
   await Promise.all(relays.map((r) => r.cleanup()));
 }

@@ -82,7 +82,8 @@ export async function startRelayChild(extraArgs: string[] = []): Promise<RelayCh
     '--redis-url', REDIS_URL,
     '--redis-key-prefix', prefix,
     '--data-dir', dataDir,
-    ...extraArgs,
+    // `{port}` in an argument is the relay's own port (e.g. --public-url ws://127.0.0.1:{port}, which peering needs).
+    ...extraArgs.map((a) => a.replaceAll('{port}', String(port))),
   ];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
