@@ -1,4 +1,4 @@
-import type { NegentropyChannel } from '../negentropy/initiator.js';
+import { NegentropyTimeoutError, type NegentropyChannel } from '../negentropy/initiator.js';
 
 export type OkResult = { ok: boolean; message: string };
 
@@ -96,7 +96,7 @@ export class LinkRequests {
           if (!this.isUp()) return reject(new Error('link is down'));
           const timer = setTimeout(() => {
             session.waiter = undefined;
-            reject(new Error(`no NEG-MSG within ${timeoutMs} ms`));
+            reject(new NegentropyTimeoutError(`no NEG-MSG within ${timeoutMs} ms`));
           }, timeoutMs);
           session.waiter = (f) => {
             clearTimeout(timer);

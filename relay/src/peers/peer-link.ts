@@ -65,7 +65,8 @@ export interface PeerLinkOptions {
  * heartbeats. Reconnects with backoff until stopped; frames for a peer that is down wait in a bounded queue.
  */
 export class PeerLink {
-  state: PeerState = 'down';
+  /** 'connecting' until the first dial ends: gossip takes no verdict (partition) on a link still on its first dial. */
+  state: PeerState = 'connecting';
   /** The remote's node id, only ever set from a verified PEER-PROOF (never from its unauthenticated NIP-11). */
   remoteNodeId: string | null = null;
   /** Whether the remote proved `remoteNodeId` on the current (or last) connection. */
