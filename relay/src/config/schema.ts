@@ -82,6 +82,11 @@ export interface RelayConfig {
   syncIntervalMs: number;
   syncWindowSeconds: number;
   negentropyMaxRecords: number;
+  /** Wait for the answer to our NEG-OPEN before taking the peer as one without NIP-77 (REQ catch-up instead). */
+  negentropyOpenTimeoutMs: number;
+  /** REQ catch-up (peers without NIP-77): seconds re-read before the cursor, and events per page. */
+  reqCatchupOverlapSeconds: number;
+  reqCatchupPageSize: number;
 }
 
 /** Every limit here is advertised in NIP-11 and enforced. */
@@ -194,4 +199,7 @@ export const DEFAULT_CONFIG: RelayConfig = {
   syncIntervalMs: 60000,
   syncWindowSeconds: 0,
   negentropyMaxRecords: 1000000,
+  negentropyOpenTimeoutMs: 10000,
+  reqCatchupOverlapSeconds: 60,
+  reqCatchupPageSize: 500,
 };

@@ -20,6 +20,19 @@ export interface InitiatorResult {
 
 export class NegentropyRemoteError extends Error {}
 
+/** A channel's `next` found no frame within its timeout (the link is still up). */
+export class NegentropyTimeoutError extends Error {}
+
+/**
+ * The responder does not speak NIP-77: our NEG-OPEN got a NOTICE or CLOSED instead of NEG-MSG/NEG-ERR
+ * (`refused`), or no answer at all within the open timeout (`timeout`). Callers fall back to something else.
+ */
+export class NegentropyUnsupportedError extends Error {
+  constructor(readonly reason: 'refused' | 'timeout', message: string) {
+    super(message);
+  }
+}
+
 /**
  * Runs one NIP-77 reconciliation as the initiator against a relay and returns what each side lacks. Only ids
  * are learned here; the caller moves the events (REQ {ids} down, EVENT up). `frameSizeLimit` keeps our
@@ -29,7 +42,7 @@ export async function reconcileWith(
   channel: NegentropyChannel,
   storage: NegentropyVector,
   filter: Filter,
-  options: { subId: string; frameSizeLimit: number; timeoutMs: number },
+  options: { subId: string; frameSizeLimit: number; timeoutMs: number; openTimeoutMs?: number },
 ): Promise<InitiatorResult> {
   const reconciler = new Reconciler(storage, true, options.frameSizeLimit);
   const have: string[] = [];
@@ -41,8 +54,9 @@ export async function reconcileWith(
   channel.send(['NEG-OPEN', options.subId, wireFilter, toHex(reconciler.initiate())]);
   try {
     for (;;) {
-      const frame = await channel.next(options.subId, options.timeoutMs);
-      if (frame[0] === 'NEG-ERR') throw new NegentropyRemoteError(`responder refused: ${String(frame[2])}`);
+      const frame = rounds === 0 ? await firstAnswer(channel, options.subId, options.openTimeoutMs ?? options.timeoutMs) : await channel.next(options.subId, options.timeoutMs);
+      if (frame[0] === 'NEG-ERR') throw new NegentropyRemoteError(`responder refused: ${String(frame[2]).slice(0, 200)}`);
+      if (frame[0] !== 'NEG-MSG') throw new NegentropyUnsupportedError('refused', `NEG-OPEN answered with ${String(frame[0]).slice(0, 20)}: ${String(frame[frame[0] === 'CLOSED' ? 2 : 1]).slice(0, 200)}`);
       rounds++;
       const result = reconciler.reconcile(fromHex(String(frame[2])));
       have.push(...result.have);
@@ -52,5 +66,15 @@ export async function reconcileWith(
     }
   } finally {
     channel.send(['NEG-CLOSE', options.subId]);
+  }
+}
+
+/** The answer to NEG-OPEN; silence for `timeoutMs` (while the link stays up) means the responder lacks NIP-77. */
+async function firstAnswer(channel: NegentropyChannel, subId: string, timeoutMs: number): Promise<unknown[]> {
+  try {
+    return await channel.next(subId, timeoutMs);
+  } catch (err) {
+    if (err instanceof NegentropyTimeoutError) throw new NegentropyUnsupportedError('timeout', `no answer to NEG-OPEN within ${timeoutMs} ms`);
+    throw err;
   }
 }

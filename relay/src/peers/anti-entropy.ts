@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type pg from 'pg';
 import type { IngestPipeline } from '../ingest/pipeline.js';
 import type { IngestSource } from '../ingest/source.js';
-import { reconcileWith } from '../negentropy/initiator.js';
+import { NegentropyRemoteError, NegentropyUnsupportedError, reconcileWith } from '../negentropy/initiator.js';
 import { loadRecords, NegentropyVector } from '../negentropy/storage.js';
 import type { Filter } from '../nostr/filter.js';
 import { isProtected } from '../nostr/kinds.js';
@@ -10,10 +10,25 @@ import type { EventStore } from '../storage/types.js';
 import type { PeeringMetrics } from './metrics.js';
 import { isRateLimited, Pacer, sleep } from './pacer.js';
 import type { PeerLink } from './peer-link.js';
+import { ReqCatchup } from './req-catchup.js';
+import type { SyncCursor, SyncCursorStore } from './sync-cursors.js';
 
 /** Ids per REQ / per push batch: under the default max_filter_values (1000) and max_limit (5000). */
 const CHUNK = 500;
 const STEP_TIMEOUT_MS = 30_000;
+/** A peer found without NIP-77 is asked again (NEG-OPEN) after this long, or on its next connection. */
+const REPROBE_MS = 10 * 60_000;
+
+/** How the last run synced: NIP-77, or paged REQ because the peer refused NEG-OPEN or never answered it. */
+export interface SyncMethodState {
+  method: 'negentropy' | 'req-fallback';
+  /** Why the fallback: `refused` (NOTICE, CLOSED or NEG-ERR), `timeout` (no answer within the open timeout). */
+  reason: 'refused' | 'timeout' | null;
+  detail: string | null;
+  /** The connection (link upSince) and time the method was chosen on. */
+  connection: number | null;
+  at: number;
+}
 
 export interface SyncStatus {
   peer: string;
@@ -31,6 +46,13 @@ export interface SyncStatus {
   lastError: string | null;
   totalFetched: number;
   totalPushed: number;
+  /** `negentropy` | `req-fallback` (null before the first run), and why the fallback. */
+  method: SyncMethodState['method'] | null;
+  fallbackReason: SyncMethodState['reason'];
+  fallbackDetail: string | null;
+  /** REQ catch-up cursors (unix seconds) and counts of its last run (req-fallback only). */
+  cursor: SyncCursor | null;
+  lastCatchup: { pulledPages: number; pushedPages: number; received: number; stored: number; offered: number; pushed: number } | null;
 }
 
 export interface AntiEntropyOptions {
@@ -43,6 +65,11 @@ export interface AntiEntropyOptions {
   sourceFor: (link: PeerLink) => IngestSource;
   /** Events per second we ingest from one peer during a fetch (0: unpaced): under our own peer rate limit. */
   fetchRate: number;
+  /** Wait for the first answer to NEG-OPEN before falling back to REQ catch-up. */
+  openTimeoutMs: number;
+  cursors: SyncCursorStore;
+  catchupOverlapSeconds: number;
+  catchupPageSize: number;
   logger: Logger;
 }
 
@@ -59,10 +86,34 @@ export class AntiEntropy {
   private readonly again = new Set<string>();
   /** Per peer URL: our fetches from it count against its peer budget in our own rate limiter. */
   private readonly fetchPacers = new Map<string, Pacer>();
+  private readonly methods = new Map<string, SyncMethodState>();
+  /** Per peer URL: the connection (upSince) on which a REQ catch-up last filled the gap; live events move the cursor after it. */
+  private readonly caughtUp = new Map<string, number>();
+  private readonly catchup: ReqCatchup;
   private readonly log: Logger;
 
   constructor(private readonly options: AntiEntropyOptions) {
     this.log = options.logger.child({ component: 'anti-entropy' });
+    this.catchup = new ReqCatchup({
+      store: options.store,
+      pipeline: options.pipeline,
+      cursors: options.cursors,
+      overlapSeconds: options.catchupOverlapSeconds,
+      pageSize: options.catchupPageSize,
+      windowSeconds: options.windowSeconds,
+      stepTimeoutMs: STEP_TIMEOUT_MS,
+      logger: options.logger,
+    });
+  }
+
+  /**
+   * A live event from the peer's tail was accepted: once a catch-up filled the gap on this connection, the tail
+   * is continuous from there, so the pull cursor may follow it (capped at now; written by the next run).
+   */
+  noteLive(link: PeerLink, createdAt: number): void {
+    if (link.upSince === null || this.caughtUp.get(link.url) !== link.upSince) return;
+    if (!Number.isSafeInteger(createdAt)) return;
+    this.options.cursors.noteLive(link.url, Math.min(createdAt, Math.floor(Date.now() / 1000)));
   }
 
   list(): SyncStatus[] {
@@ -71,6 +122,8 @@ export class AntiEntropy {
 
   forget(url: string): void {
     this.status.delete(url);
+    this.methods.delete(url);
+    this.caughtUp.delete(url);
   }
 
   /** Runs a reconciliation with the peer; if one is running, another follows it (state may have moved on). */
@@ -103,6 +156,7 @@ export class AntiEntropy {
       st = {
         peer: link.url, nodeId: link.remoteNodeId, inProgress: false, runs: 0, lastSyncAt: null, lastReason: null, lastDurationMs: null,
         lastDifferences: null, lastFetched: 0, lastPushed: 0, lastRounds: 0, lastError: null, totalFetched: 0, totalPushed: 0,
+        method: null, fallbackReason: null, fallbackDetail: null, cursor: null, lastCatchup: null,
       };
       this.status.set(link.url, st);
     }
@@ -117,32 +171,28 @@ export class AntiEntropy {
     st.lastReason = reason;
     const { metrics } = this.options;
     try {
-      const filter: Filter = this.options.windowSeconds > 0 ? { since: Math.floor(Date.now() / 1000) - this.options.windowSeconds } : {};
-      const records = await loadRecords(this.options.pool, filter, this.options.maxRecords);
-      const vector = NegentropyVector.fromRecords(records);
-      const result = await reconcileWith(link.negentropyChannel(), vector, filter, {
-        subId: `peer-sync-${nextSession++}`,
-        frameSizeLimit: link.negentropyFrameLimit(),
-        timeoutMs: STEP_TIMEOUT_MS,
-      });
-      const need = [...new Set(result.need)];
-      const have = [...new Set(result.have)];
-      metrics.syncDifferences.inc({ peer: link.url, direction: 'need' }, need.length);
-      metrics.syncDifferences.inc({ peer: link.url, direction: 'have' }, have.length);
-      const fetched = await this.fetch(link, await this.withoutTombstones(need));
-      const pushed = await this.push(link, have);
-      if (link.queue.overflowed) link.queue.overflowed = false;
-      Object.assign(st, { lastDifferences: { need: need.length, have: have.length }, lastFetched: fetched, lastPushed: pushed, lastRounds: result.rounds, lastError: null });
-      st.totalFetched += fetched;
-      st.totalPushed += pushed;
+      const known = this.methods.get(link.url);
+      const skipProbe = known?.method === 'req-fallback' && known.connection === link.upSince && started - known.at < REPROBE_MS;
+      let done = false;
+      if (!skipProbe) {
+        try {
+          await this.negentropyRun(link, st, reason, started);
+          this.setMethod(link, st, { method: 'negentropy', reason: null, detail: null, connection: link.upSince, at: started });
+          done = true;
+        } catch (err) {
+          if (!(err instanceof NegentropyUnsupportedError || err instanceof NegentropyRemoteError)) throw err;
+          const why = err instanceof NegentropyUnsupportedError ? err.reason : 'refused';
+          this.log.info({ peer: link.url, reason: why, detail: err.message }, 'peer does not reconcile with NIP-77; falling back to REQ catch-up');
+          this.setMethod(link, st, { method: 'req-fallback', reason: why, detail: err.message, connection: link.upSince, at: started });
+        }
+      }
+      if (!done) await this.catchupRun(link, st, reason, started);
+      st.lastError = null;
       metrics.syncRuns.inc({ peer: link.url, outcome: 'ok' });
-      const summary = { peer: link.url, nodeId: link.remoteNodeId, records: vector.size, need: need.length, have: have.length, fetched, pushed, rounds: result.rounds, durationMs: Date.now() - started, reason };
-      if (need.length + have.length > 0) this.log.info(summary, 'sync found differences');
-      else this.log.debug(summary, 'sync found no differences');
     } catch (err) {
       st.lastError = (err as Error).message;
       metrics.syncRuns.inc({ peer: link.url, outcome: 'error' });
-      this.log.warn({ err, peer: link.url, reason }, 'sync failed');
+      this.log.warn({ err, peer: link.url, reason, method: st.method }, 'sync failed');
     } finally {
       st.inProgress = false;
       st.runs++;
@@ -150,6 +200,62 @@ export class AntiEntropy {
       st.lastDurationMs = Date.now() - started;
     }
     return { ...st };
+  }
+
+  private setMethod(link: PeerLink, st: SyncStatus, state: SyncMethodState): void {
+    this.methods.set(link.url, state);
+    Object.assign(st, { method: state.method, fallbackReason: state.reason, fallbackDetail: state.detail });
+  }
+
+  private async negentropyRun(link: PeerLink, st: SyncStatus, reason: string, started: number): Promise<void> {
+    const { metrics } = this.options;
+    const filter: Filter = this.options.windowSeconds > 0 ? { since: Math.floor(Date.now() / 1000) - this.options.windowSeconds } : {};
+    const records = await loadRecords(this.options.pool, filter, this.options.maxRecords);
+    const vector = NegentropyVector.fromRecords(records);
+    const result = await reconcileWith(link.negentropyChannel(), vector, filter, {
+      subId: `peer-sync-${nextSession++}`,
+      frameSizeLimit: link.negentropyFrameLimit(),
+      timeoutMs: STEP_TIMEOUT_MS,
+      openTimeoutMs: this.options.openTimeoutMs,
+    });
+    const need = [...new Set(result.need)];
+    const have = [...new Set(result.have)];
+    metrics.syncDifferences.inc({ peer: link.url, direction: 'need' }, need.length);
+    metrics.syncDifferences.inc({ peer: link.url, direction: 'have' }, have.length);
+    const fetched = await this.fetch(link, await this.withoutTombstones(need));
+    const pushed = await this.push(link, have);
+    if (link.queue.overflowed) link.queue.overflowed = false;
+    Object.assign(st, { lastDifferences: { need: need.length, have: have.length }, lastFetched: fetched, lastPushed: pushed, lastRounds: result.rounds });
+    st.totalFetched += fetched;
+    st.totalPushed += pushed;
+    const summary = { peer: link.url, nodeId: link.remoteNodeId, records: vector.size, need: need.length, have: have.length, fetched, pushed, rounds: result.rounds, durationMs: Date.now() - started, reason };
+    if (need.length + have.length > 0) this.log.info(summary, 'sync found differences');
+    else this.log.debug(summary, 'sync found no differences');
+  }
+
+  /** Paged REQ both ways from the persisted cursors (req-catchup.ts), for a peer without NIP-77. */
+  private async catchupRun(link: PeerLink, st: SyncStatus, reason: string, started: number): Promise<void> {
+    const connection = link.upSince;
+    try {
+      const r = await this.catchup.run(link, this.options.sourceFor(link), this.pacerFor(link));
+      if (connection !== null && link.upSince === connection) this.caughtUp.set(link.url, connection);
+      if (link.queue.overflowed) link.queue.overflowed = false;
+      const { cursor, ...counts } = r;
+      Object.assign(st, { cursor, lastCatchup: counts, lastDifferences: null, lastFetched: r.stored, lastPushed: r.pushed, lastRounds: 0 });
+      st.totalFetched += r.stored;
+      st.totalPushed += r.pushed;
+      const summary = { peer: link.url, ...counts, cursor, durationMs: Date.now() - started, reason };
+      if (r.stored + r.pushed > 0) this.log.info(summary, 'REQ catch-up filled a gap');
+      else this.log.debug(summary, 'REQ catch-up found nothing missing');
+    } finally {
+      st.cursor = this.options.cursors.peek(link.url) ?? st.cursor;
+    }
+  }
+
+  private pacerFor(link: PeerLink): Pacer {
+    let pacer = this.fetchPacers.get(link.url);
+    if (!pacer) this.fetchPacers.set(link.url, (pacer = new Pacer(this.options.fetchRate)));
+    return pacer;
   }
 
   /** Ids we deleted or saw replaced must not come back: the store knows them as 'deleted' (tombstones). */
@@ -166,8 +272,7 @@ export class AntiEntropy {
   private async fetch(link: PeerLink, ids: string[]): Promise<number> {
     let stored = 0;
     const source = this.options.sourceFor(link);
-    let pacer = this.fetchPacers.get(link.url);
-    if (!pacer) this.fetchPacers.set(link.url, (pacer = new Pacer(this.options.fetchRate)));
+    const pacer = this.pacerFor(link);
     for (let i = 0; i < ids.length; i += CHUNK) {
       const chunk = ids.slice(i, i + CHUNK);
       // Paced to our own limit for this peer, so what we asked for is not refused by our own rate limiter.

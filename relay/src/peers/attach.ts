@@ -15,6 +15,7 @@ import { attachPeerAuth } from './peer-auth.js';
 import { peerProveHandler } from './peer-proof.js';
 import { PeerManager } from './peer-manager.js';
 import { registerPeeringRoutes } from './routes.js';
+import { SyncCursorStore } from './sync-cursors.js';
 
 /** Largest NEG-MSG our responder sends, bytes before hex (peers read with a 64 MB frame limit). */
 const RESPONDER_FRAME_LIMIT = 500_000;
@@ -63,7 +64,7 @@ export function attachPeering(relay: Relay): PeerManager {
     isBanned,
     allowList,
     verify,
-    submitLive: (event, source) => void pipeline.submit(event, source),
+    submitLive: (event, source) => pipeline.submit(event, source),
     logger: relay.log,
   });
   const metrics = new PeeringMetrics(relay.metrics.registry, {
@@ -85,6 +86,7 @@ export function attachPeering(relay: Relay): PeerManager {
     trustsMembersOf: (author) => allowList.allows(author),
     logger: relay.log,
   });
+  const cursors = new SyncCursorStore(pool, (err, url) => log.warn({ err, peerUrl: url }, 'writing the REQ catch-up cursor failed'));
   manager.antiEntropy = new AntiEntropy({
     pool,
     store: relay.store,
@@ -94,6 +96,10 @@ export function attachPeering(relay: Relay): PeerManager {
     metrics,
     sourceFor: (link) => manager.sourceFor(link),
     fetchRate: rate,
+    openTimeoutMs: config.negentropyOpenTimeoutMs,
+    cursors,
+    catchupOverlapSeconds: config.reqCatchupOverlapSeconds,
+    catchupPageSize: config.reqCatchupPageSize,
     logger: relay.log,
   });
   pipeline.addGuard(
@@ -149,6 +155,7 @@ export function attachPeering(relay: Relay): PeerManager {
   });
   relay.onStop(async () => {
     manager.stop();
+    await cursors.flush();
     await pool.end();
   });
   log.info({ publicUrl: config.publicUrl ?? null, aliases: config.publicUrlAliases, allowListed: config.peerNodeIds.length, discovery: config.peerDiscovery, syncRate: rate }, 'peering identity');

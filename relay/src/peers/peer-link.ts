@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import WebSocket from 'ws';
 import type { NodeKey } from '../identity/node-key.js';
@@ -6,21 +5,22 @@ import type { NegentropyChannel } from '../negentropy/initiator.js';
 import { Backoff } from './backoff.js';
 import { Heartbeat } from './heartbeat.js';
 import { OutboundQueue } from './outbound-queue.js';
-import { isRateLimited, sleep, type Pacer } from './pacer.js';
+import { LinkRequests, type OkResult } from './link-requests.js';
+import type { Pacer } from './pacer.js';
+import { drainQueue, pushPaced } from './peer-bulk.js';
 import { CLIENT_ROLE_MESSAGE } from './peer-auth.js';
-import { checkProof } from './peer-proof.js';
+import { fetchInformation, type PeerInformation } from './peer-info.js';
+import { requestProof } from './peer-proof.js';
 
 export type PeerState = 'connecting' | 'up' | 'suspect' | 'down' | 'banned';
 
-/** Set in NIP-11 `software` by this project's relays: they also take PEER-HOPS frames (hop counts). */
-export const OUR_SOFTWARE = 'https://github.com/chaos-relay-network';
+export { OUR_SOFTWARE } from './peer-info.js';
 /** NIP-42 kind. */
 export const AUTH_KIND = 22242;
 /** Our messages must fit the peer's max_message_length; events can be large, the rest is small. */
 const MAX_INBOUND_PAYLOAD = 64 * 1024 * 1024;
 /** How long we wait for a relay's AUTH challenge before treating it as a relay that does not use NIP-42. */
 const AUTH_CHALLENGE_WAIT_MS = 2000;
-const NIP11_TIMEOUT_MS = 5000;
 /** Dials that may fail for want of a NIP-11 document before the peer is taken as a relay without one. */
 const NIP11_ATTEMPTS = 3;
 /**
@@ -31,11 +31,7 @@ const NIP11_ATTEMPTS = 3;
  */
 const HEARTBEAT_SUB = 'peer-hb';
 const HEARTBEAT_REQ = JSON.stringify(['REQ', HEARTBEAT_SUB, { ids: ['0'.repeat(64)], limit: 0 }]);
-/** Queued events in flight (sent, OK not yet back) while a returning peer catches up. */
-const DRAIN_WINDOW = 400;
-/** A bulk event the peer refused with `rate-limited:` is sent again after a pause, at most this many times. */
-export const RATE_LIMIT_RETRIES = 8;
-const RATE_LIMIT_PAUSE_MS = 1000;
+export { RATE_LIMIT_RETRIES } from './peer-bulk.js';
 
 export interface PeerLinkOptions {
   url: string;
@@ -63,22 +59,14 @@ export interface PeerLinkOptions {
   onLiveEvent: (link: PeerLink, event: unknown) => void;
 }
 
-interface ReqCollector {
-  events: unknown[];
-  resolve: (events: unknown[]) => void;
-  reject: (err: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
-let nextSub = 1;
-
 /**
  * Our outbound connection to one peer relay, spoken in plain Nostr: NIP-11 to learn its node id, NIP-42 AUTH
  * with our node key, EVENT (with PEER-HOPS to our relays) to push, REQ {ids} to fetch, NEG-* to reconcile, REQ/EOSE as
  * heartbeats. Reconnects with backoff until stopped; frames for a peer that is down wait in a bounded queue.
  */
 export class PeerLink {
-  state: PeerState = 'down';
+  /** 'connecting' until the first dial ends: gossip takes no verdict (partition) on a link still on its first dial. */
+  state: PeerState = 'connecting';
   /** The remote's node id, only ever set from a verified PEER-PROOF (never from its unauthenticated NIP-11). */
   remoteNodeId: string | null = null;
   /** Whether the remote proved `remoteNodeId` on the current (or last) connection. */
@@ -94,7 +82,8 @@ export class PeerLink {
   /** Dial attempts since the link was last up. */
   attempts = 0;
   private dialling = false;
-  private draining = false;
+  /** Set while the queue drains: live events queue behind it, to keep order. */
+  draining = false;
   private nip11Failures = 0;
   private informationKnown = false;
   readonly queue: OutboundQueue;
@@ -103,9 +92,7 @@ export class PeerLink {
   private readonly backoff: Backoff;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private stopped = true;
-  private readonly okWaiters = new Map<string, Array<(r: { ok: boolean; message: string }) => void>>();
-  private readonly reqs = new Map<string, ReqCollector>();
-  private readonly negFrames = new Map<string, { frames: unknown[][]; waiter?: (f: unknown[]) => void }>();
+  private readonly requests = new LinkRequests((frame) => this.send(frame), () => this.isUp);
   private proofWaiter: ((event: unknown) => void) | undefined;
   private readonly log: Logger;
 
@@ -174,54 +161,19 @@ export class PeerLink {
   }
 
   /** Sends an event and waits for the peer's OK (anti-entropy and queue draining need to know it landed). */
-  pushEvent(raw: string, id: string, hops: number, timeoutMs: number): Promise<{ ok: boolean; message: string }> {
+  pushEvent(raw: string, id: string, hops: number, timeoutMs: number): Promise<OkResult> {
     if (this.remoteIsOurs) this.send(`["PEER-HOPS","${id}",${hops}]`);
     return this.push(`["EVENT",${raw}]`, id, timeoutMs);
   }
 
-  /**
-   * Sends what queued up while the peer was away with at most DRAIN_WINDOW events awaiting their OK: a peer that
-   * just came back is not buried under thousands of events at once (its heartbeat answers would queue behind
-   * them and it would look dead), yet its ingest pipeline stays busy (group commits fill up).
-   */
-  async drainQueue(): Promise<number> {
-    if (this.draining) return 0;
-    this.draining = true;
-    let sent = 0;
-    const timeoutMs = Math.max(30_000, this.options.heartbeatTimeoutMs);
-    try {
-      while (this.isUp && this.queue.depth > 0) {
-        const batch = this.queue.drain();
-        let next = 0;
-        const worker = async () => {
-          while (this.isUp && next < batch.length) {
-            const q = batch[next++]!;
-            await this.pushPaced(q.raw, q.id, q.hops, timeoutMs);
-            sent++;
-          }
-        };
-        await Promise.all(Array.from({ length: DRAIN_WINDOW }, worker));
-      }
-    } finally {
-      this.draining = false;
-    }
-    return sent;
+  /** Sends the queue (bounded window of OKs awaited; see peer-bulk.ts). */
+  drainQueue(): Promise<number> {
+    return drainQueue(this);
   }
 
-  /**
-   * A bulk push (drain, anti-entropy): waits for the pacer, and sends again after a pause when the peer says
-   * `rate-limited:` (its budget is shared with live traffic we cannot see), so a large heal slows down instead of
-   * losing events or looking like a flood.
-   */
-  async pushPaced(raw: string, id: string, hops: number, timeoutMs: number): Promise<{ ok: boolean; message: string }> {
-    let result: { ok: boolean; message: string } = { ok: false, message: 'error: not sent' };
-    for (let attempt = 0; attempt <= RATE_LIMIT_RETRIES && this.isUp; attempt++) {
-      await this.options.pacer.take(1);
-      result = await this.pushEvent(raw, id, hops, timeoutMs);
-      if (!isRateLimited(result.message)) return result;
-      await sleep(RATE_LIMIT_PAUSE_MS * (attempt + 1));
-    }
-    return result;
+  /** One bulk event, paced and retried on `rate-limited:` (see peer-bulk.ts). */
+  pushPaced(raw: string, id: string, hops: number, timeoutMs: number): Promise<OkResult> {
+    return pushPaced(this, raw, id, hops, timeoutMs);
   }
 
   send(frame: string): boolean {
@@ -231,40 +183,13 @@ export class PeerLink {
   }
 
   /** Sends a frame and waits for the OK with this id. */
-  push(frame: string, id: string, timeoutMs: number): Promise<{ ok: boolean; message: string }> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => done({ ok: false, message: 'error: no OK from the peer in time' }), timeoutMs);
-      const done = (r: { ok: boolean; message: string }) => {
-        clearTimeout(timer);
-        const list = this.okWaiters.get(id);
-        if (list) {
-          list.splice(list.indexOf(done), 1);
-          if (list.length === 0) this.okWaiters.delete(id);
-        }
-        resolve(r);
-      };
-      const list = this.okWaiters.get(id) ?? [];
-      list.push(done);
-      this.okWaiters.set(id, list);
-      if (!this.send(frame)) done({ ok: false, message: 'error: link is down' });
-    });
+  push(frame: string, id: string, timeoutMs: number): Promise<OkResult> {
+    return this.requests.push(frame, id, timeoutMs);
   }
 
   /** REQ with these filters; resolves with every stored event at EOSE, rejects on CLOSED, timeout or link loss. */
-  query(filters: unknown[], timeoutMs: number): Promise<unknown[]> {
-    const subId = `peer-fetch-${nextSub++}`;
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => finish(new Error(`no EOSE within ${timeoutMs} ms`)), timeoutMs);
-      const finish = (err?: Error, events?: unknown[]) => {
-        clearTimeout(timer);
-        this.reqs.delete(subId);
-        this.send(JSON.stringify(['CLOSE', subId]));
-        if (err) reject(err);
-        else resolve(events!);
-      };
-      this.reqs.set(subId, { events: [], resolve: (events) => finish(undefined, events), reject: (err) => finish(err), timer });
-      if (!this.send(JSON.stringify(['REQ', subId, ...filters]))) finish(new Error('link is down'));
-    });
+  query(filters: unknown[], timeoutMs: number, maxEvents?: number): Promise<unknown[]> {
+    return this.requests.query(filters, timeoutMs, maxEvents);
   }
 
   /** Our NEG-MSG size cap: hex doubles the bytes and the frame must fit the peer's max_message_length. */
@@ -275,31 +200,7 @@ export class PeerLink {
 
   /** The NIP-77 channel over this link, for the initiator. */
   negentropyChannel(): NegentropyChannel {
-    return {
-      send: (frame) => {
-        if (frame[0] === 'NEG-OPEN') this.negFrames.set(String(frame[1]), { frames: [] });
-        if (frame[0] === 'NEG-CLOSE') this.negFrames.delete(String(frame[1]));
-        this.send(JSON.stringify(frame));
-      },
-      next: (subId, timeoutMs) =>
-        new Promise((resolve, reject) => {
-          const session = this.negFrames.get(subId);
-          if (!session) return reject(new Error('negentropy session is not open'));
-          const queued = session.frames.shift();
-          if (queued) return resolve(queued);
-          if (!this.isUp) return reject(new Error('link is down'));
-          const timer = setTimeout(() => {
-            session.waiter = undefined;
-            reject(new Error(`no NEG-MSG within ${timeoutMs} ms`));
-          }, timeoutMs);
-          session.waiter = (f) => {
-            clearTimeout(timer);
-            session.waiter = undefined;
-            if (f[0] === 'LINK-DOWN') reject(new Error('link went down during reconciliation'));
-            else resolve(f);
-          };
-        }),
-    };
+    return this.requests.negentropyChannel();
   }
 
   private async connect(): Promise<void> {
@@ -309,7 +210,7 @@ export class PeerLink {
     if (this.state !== 'down') this.setState('connecting', 'dialling');
     else this.log.debug({ attempt: this.attempts + 1 }, 'redialling peer');
     this.attempts++;
-    const info = await this.fetchInformation();
+    const info = await fetchInformation(this.url, this.log);
     if (this.stopped) return;
     if (!info && this.remoteNodeId === null && ++this.nip11Failures < NIP11_ATTEMPTS) {
       // Without the document we would not know the node id or whether it is one of ours: try again first.
@@ -393,38 +294,16 @@ export class PeerLink {
   }
 
   /**
-   * Asks the remote to sign a fresh nonce bound to the URL we dialled (peer-proof.ts). On success the remote's
-   * node id is known for certain; a different key than last time is a different node to us.
+   * Asks the remote to prove its node id (peer-proof.ts). On success the remote's node id is known for certain; a
+   * different key than last time is a different node to us.
    */
   private async proveRemote(): Promise<boolean> {
-    const nonce = randomBytes(32).toString('hex');
     const timeoutMs = Math.max(5000, this.options.heartbeatTimeoutMs);
-    const answer = await new Promise<unknown>((resolve) => {
-      const timer = setTimeout(() => {
-        this.proofWaiter = undefined;
-        resolve(undefined);
-      }, timeoutMs);
-      this.proofWaiter = (event) => {
-        clearTimeout(timer);
-        resolve(event);
-      };
-      if (!this.send(JSON.stringify(['PEER-PROVE', nonce, this.url]))) {
-        clearTimeout(timer);
-        this.proofWaiter = undefined;
-        resolve(undefined);
-      }
-    });
-    if (answer === undefined) {
-      this.lastError = 'the peer did not prove its node id (no PEER-PROOF)';
-      this.log.warn(this.lastError);
-      this.options.onProofOutcome?.('missing');
-      return false;
-    }
-    const result = await checkProof(answer, nonce, this.url, this.options.verify);
+    const result = await requestProof(this.url, timeoutMs, (frame) => this.send(frame), (waiter) => (this.proofWaiter = waiter), this.options.verify);
     if ('error' in result) {
-      this.lastError = `the peer's identity proof was refused: ${result.error}`;
-      this.log.warn({ reason: result.error }, 'peer identity proof refused');
-      this.options.onProofOutcome?.('refused');
+      this.lastError = result.missing ? 'the peer did not prove its node id (no PEER-PROOF)' : `the peer's identity proof was refused: ${result.error}`;
+      this.log.warn({ reason: result.error }, result.missing ? this.lastError : 'peer identity proof refused');
+      this.options.onProofOutcome?.(result.missing ? 'missing' : 'refused');
       return false;
     }
     if (this.remoteNodeId !== null && this.remoteNodeId !== result.nodeId) this.log.warn({ was: this.remoteNodeId, now: result.nodeId }, 'peer node id changed');
@@ -485,27 +364,14 @@ export class PeerLink {
   }
 
   private onFrame(frame: unknown[]): void {
+    if (this.requests.onFrame(frame)) return;
     const [type, a] = frame;
-    if (type === 'OK' && typeof a === 'string') {
-      for (const waiter of [...(this.okWaiters.get(a) ?? [])]) waiter({ ok: frame[2] === true, message: String(frame[3] ?? '') });
-    } else if (type === 'EVENT' && typeof a === 'string') {
-      const req = this.reqs.get(a);
-      if (req) req.events.push(frame[2]);
-      else if (a === 'peer-live') this.options.onLiveEvent(this, frame[2]);
+    if (type === 'EVENT' && a === 'peer-live') {
+      this.options.onLiveEvent(this, frame[2]);
     } else if ((type === 'EOSE' || type === 'CLOSED') && a === HEARTBEAT_SUB) {
       this.heartbeat.pong();
-    } else if (type === 'EOSE' && typeof a === 'string') {
-      const req = this.reqs.get(a);
-      if (req) req.resolve(req.events);
-    } else if (type === 'CLOSED' && typeof a === 'string') {
-      this.reqs.get(a)?.reject(new Error(`peer closed the query: ${String(frame[2])}`));
-    } else if ((type === 'NEG-MSG' || type === 'NEG-ERR') && typeof a === 'string') {
-      const session = this.negFrames.get(a);
-      if (!session) return;
-      if (session.waiter) session.waiter(frame);
-      else session.frames.push(frame);
     } else if (type === 'NOTICE') {
-      this.log.debug({ notice: a }, 'peer notice');
+      this.log.debug({ notice: String(a).slice(0, 500) }, 'peer notice');
     }
   }
 
@@ -534,10 +400,7 @@ export class PeerLink {
     proofWaiter?.(undefined);
     if (this.upSince !== null) this.downSince = Date.now();
     this.upSince = null;
-    for (const req of [...this.reqs.values()]) req.reject(new Error('link went down'));
-    for (const session of this.negFrames.values()) session.waiter?.(['LINK-DOWN']);
-    this.negFrames.clear();
-    for (const [, waiters] of this.okWaiters) for (const w of [...waiters]) w({ ok: false, message: 'error: link went down' });
+    this.requests.linkLost();
     if (this.state === 'banned') return;
     this.lastError = reason;
     this.setState('down', reason);
@@ -558,36 +421,23 @@ export class PeerLink {
     }
   }
 
-  private applyInformation(info: Record<string, unknown>): void {
+  private applyInformation(info: PeerInformation): void {
     this.nip11Failures = 0;
     this.informationKnown = true;
     // NIP-11 `pubkey` is not proof of anything: the node id comes from PEER-PROOF only.
-    this.remoteIsOurs = info.software === OUR_SOFTWARE;
-    const limit = (info.limitation as { max_message_length?: unknown } | undefined)?.max_message_length;
-    this.remoteMaxMessageLength = typeof limit === 'number' && limit > 0 ? limit : null;
+    this.remoteIsOurs = info.isOurs;
+    this.remoteMaxMessageLength = info.maxMessageLength;
   }
 
   /** Up without a NIP-11 document (it failed while the WebSocket worked): ask again, now the path works. */
   private async learnIdentityLate(): Promise<void> {
-    const info = await this.fetchInformation();
+    const info = await fetchInformation(this.url, this.log);
     if (!info || !this.isUp) return;
     this.applyInformation(info);
     if (!this.remoteIsOurs) return;
     this.send(JSON.stringify(['CLOSE', 'peer-live']));
     if (await this.proveRemote()) this.log.info({ nodeId: this.remoteNodeId }, 'peer identity proven after link up');
     else if (this.state !== 'banned') this.ws?.close(1008, 'identity not proven');
-  }
-
-  private async fetchInformation(): Promise<Record<string, unknown> | null> {
-    const httpUrl = this.url.replace(/^ws(s?):\/\//i, 'http$1://');
-    try {
-      const res = await fetch(httpUrl, { headers: { accept: 'application/nostr+json' }, signal: AbortSignal.timeout(NIP11_TIMEOUT_MS) });
-      if (!res.ok) throw new Error(`HTTP ${res.status}`);
-      return (await res.json()) as Record<string, unknown>;
-    } catch (err) {
-      this.log.debug({ err }, 'peer NIP-11 document unavailable');
-      return null;
-    }
   }
 
   private setState(to: PeerState, reason: string): void {

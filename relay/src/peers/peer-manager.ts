@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { NodeKey } from '../identity/node-key.js';
 import { peerUrlError } from '../config/load.js';
-import type { IngestSource } from '../ingest/source.js';
+import type { IngestResult, IngestSource } from '../ingest/source.js';
 import type { PeerAllowList } from '../security/peer-allow-list.js';
 import type { AntiEntropy } from './anti-entropy.js';
 import type { Forwarder } from './forwarder.js';
@@ -36,7 +36,7 @@ export interface PeerManagerDeps {
   isBanned: (nodeId: string) => boolean;
   allowList: PeerAllowList;
   verify: (id: string, pubkey: string, sig: string) => Promise<boolean>;
-  submitLive: (event: unknown, source: IngestSource) => void;
+  submitLive: (event: unknown, source: IngestSource) => Promise<IngestResult>;
   logger: Logger;
 }
 
@@ -166,11 +166,21 @@ export class PeerManager {
       onProofOutcome: (outcome) => this.metrics?.identityProofs.inc({ outcome }),
       logger: this.log,
       onStateChange: (link, from, to, reason) => this.onStateChange(link, from, to, reason),
-      onLiveEvent: (link, event) => this.deps.submitLive(event, this.sourceFor(link)),
+      onLiveEvent: (link, event) => this.onLiveEvent(link, event),
     };
     const link = new PeerLink(options);
     this.links.set(key, link);
     link.start();
+  }
+
+  /** A third-party peer's live tail: ingested as the peer's; an accepted event may move its catch-up cursor. */
+  private onLiveEvent(link: PeerLink, event: unknown): void {
+    void this.deps
+      .submitLive(event, this.sourceFor(link))
+      .then((r) => {
+        if (r.ok) this.antiEntropy.noteLive(link, (event as { created_at: number }).created_at);
+      })
+      .catch((err: unknown) => this.log.debug({ err, peerUrl: link.url }, 'live event from peer not ingested'));
   }
 
   private onProven(link: PeerLink, nodeId: string, expected: string | undefined): void {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { NodeKey } from '../identity/node-key.js';
 import { computeEventId, eventShapeError, firstTagValue, type NostrEvent } from '../nostr/event.js';
 import type { MessageHandler } from '../server/connection.js';
@@ -57,4 +58,37 @@ export async function checkProof(
   if (Math.abs(event.created_at - Date.now() / 1000) > MAX_CLOCK_SKEW_SECONDS) return { error: 'proof created_at is too far from now' };
   if (computeEventId(event) !== event.id || !(await verify(event.id, event.pubkey, event.sig))) return { error: 'proof signature does not verify' };
   return { nodeId: event.pubkey };
+}
+
+/**
+ * Our side of the exchange on a link we dialled: sends PEER-PROVE with a fresh nonce bound to the URL we dialled
+ * and checks the PEER-PROOF that comes back (`register` installs the link's one-shot waiter for it; the link
+ * settles it with undefined when the connection is lost). `missing`: no answer in time.
+ */
+export async function requestProof(
+  dialledUrl: string,
+  timeoutMs: number,
+  send: (frame: string) => boolean,
+  register: (waiter: ((event: unknown) => void) | undefined) => void,
+  verify: (id: string, pubkey: string, sig: string) => Promise<boolean>,
+): Promise<{ nodeId: string } | { error: string; missing: boolean }> {
+  const nonce = randomBytes(32).toString('hex');
+  const answer = await new Promise<unknown>((resolve) => {
+    const timer = setTimeout(() => {
+      register(undefined);
+      resolve(undefined);
+    }, timeoutMs);
+    register((event) => {
+      clearTimeout(timer);
+      resolve(event);
+    });
+    if (!send(JSON.stringify(['PEER-PROVE', nonce, dialledUrl]))) {
+      clearTimeout(timer);
+      register(undefined);
+      resolve(undefined);
+    }
+  });
+  if (answer === undefined) return { error: 'no PEER-PROOF', missing: true };
+  const result = await checkProof(answer, nonce, dialledUrl, verify);
+  return 'error' in result ? { error: result.error, missing: false } : result;
 }

@@ -96,6 +96,21 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 3,
+    name: 'per-peer cursors of the REQ catch-up (peers without NIP-77)',
+    sql: `
+      -- One row per peer URL (a third-party relay has no node id). created_at values, unix seconds: pulled_until is
+      -- the newest event seen from the peer once a catch-up had filled the gap; pushed_until is our clock at the
+      -- start of the last push pass that ended with the peer holding everything we had before it.
+      CREATE TABLE peer_sync_cursors (
+        peer_url     TEXT COLLATE "C" PRIMARY KEY,
+        pulled_until BIGINT,
+        pushed_until BIGINT,
+        updated_at   TIMESTAMPTZ NOT NULL DEFAULT now()
+      );
+    `,
+  },
 ];
 
 /** Arbitrary constant: the advisory lock every relay takes while migrating, so concurrent starts serialise. */
