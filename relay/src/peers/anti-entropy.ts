@@ -15,7 +15,13 @@ import type { SyncCursor, SyncCursorStore } from './sync-cursors.js';
 
 /** Ids per REQ / per push batch: under the default max_filter_values (1000) and max_limit (5000). */
 const CHUNK = 500;
-const STEP_TIMEOUT_MS = 30_000;
+/**
+ * One exchange after the session is open (a NEG-MSG reply, a REQ by ids, a pushed event's OK). The peer answers
+ * these from memory or one indexed query, so 10 s is generous; a message lost on a lossy link (the flaky-network
+ * profile drops 10 %) then costs one 10 s wait, not 30 s (sync after that heal took 23 s of its 30 s budget).
+ * Opening a session (the peer loads its records) has its own bound, negentropy_open_timeout_ms.
+ */
+const STEP_TIMEOUT_MS = 10_000;
 /** A peer found without NIP-77 is asked again (NEG-OPEN) after this long, or on its next connection. */
 const REPROBE_MS = 10 * 60_000;
 
