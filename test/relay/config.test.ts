@@ -41,6 +41,11 @@ t.test('errors name the key, the value and where it came from', async (t) => {
   t.ok(loadConfig({ flags: { 'admin-host': '0.0.0.0', 'admin-token': 's3cret' } }), 'with a token it is allowed');
   t.throws(() => loadConfig({ flags: { 'rate-limits': 'foo:1' } }), ConfigError, 'bad rate limit rule');
   t.throws(() => loadConfig({ file: join(dir, 'missing.yaml') }), { message: /cannot read/ });
+  // REQ catch-up with peers without NIP-77: each bound is a bound.
+  t.throws(() => loadConfig({ flags: { 'negentropy-open-timeout-ms': '10' } }), { message: /negentropy_open_timeout_ms must be >= 100/ });
+  t.throws(() => loadConfig({ flags: { 'req-catchup-page-size': '100000' } }), { message: /req_catchup_page_size must be <= 5000/ });
+  t.throws(() => loadConfig({ env: { RELAY_REQ_CATCHUP_OVERLAP_SECONDS: '-1' } }), { message: /req_catchup_overlap_seconds must be >= 0/ });
+  t.equal(loadConfig({ flags: { 'req-catchup-page-size': '20' } }).reqCatchupPageSize, 20);
 });
 
 t.test('the CLI exits 2 with the message on stderr', async (t) => {
