@@ -380,7 +380,11 @@ export class ClientConnection implements Subscriber {
 
 /** Rejects as soon as the signal aborts, even if the underlying query ignores it (a black-holed database). */
 function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
+  if (signal.aborted) {
+    // The work was started anyway: its rejection must be observed, or it ends the process as an unhandled one.
+    work.catch(() => undefined);
+    return Promise.reject(signal.reason);
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
