@@ -45,7 +45,7 @@ export interface ExperimentOptions {
   /** Aborting it (Ctrl-C) stops the run like an abort bound: rollback, report, verdict ABORTED. */
   signal?: AbortSignal;
   /** Runs after convergence, right before the final check (tests use it to break things behind the relays' backs). */
-  beforeFinalCheck?: (ctx: { acks: Ack[]; targets: CheckTarget[] }) => Promise<void>;
+  beforeFinalCheck?: (ctx: { acks: Ack[]; targets: CheckTarget[]; deletionTargets: Set<string> }) => Promise<void>;
 }
 
 export interface Marker {
@@ -376,7 +376,10 @@ export async function runExperiment(o: ExperimentOptions): Promise<ExperimentRes
       return { converged: convergedAt !== null };
     });
     mark(convergedAt ? 'converged: every node stores the same events' : 'NOT converged');
-    if (o.beforeFinalCheck) await o.beforeFinalCheck({ acks: workload.acks, targets });
+    if (o.beforeFinalCheck) {
+      const deletionTargets = new Set(workload.attempts.flatMap((a) => (a.published.deletes ? [a.published.deletes] : [])));
+      await o.beforeFinalCheck({ acks: workload.acks, targets, deletionTargets });
+    }
     check = await activities.run('probe', 'final check: stored and served, both directions', () => checkCluster(targets, expected, workload.pubkeys));
     integrity = await activities.run('probe', 'integrity: every node verifies its stored events', () => integrityOf(layout));
     finalHealthy = await activities.run('probe', 'steady state after: every node healthy', () => allHealthy(layout));
