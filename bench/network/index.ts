@@ -1,6 +1,11 @@
 // Relay network benchmark, loopback only: real relay processes whose peer links go through chaos sidecars.
 //
 //   npx tsx bench/network/index.ts [--latency-events 500] [--divergent 10000] [--heartbeat-ms 1000]
+//     [--peer-limits off|default] [--only latency,heal,crash]
+//
+// --peer-limits default keeps the relay's own peer budget (peer:*:20000/10s) and reputation with auto-bans, so the
+// heal shows whether honest peers pace themselves under it (bans and the lowest peer score are printed); client
+// limits stay lifted so the setup can publish fast. Default: every limit lifted (the speed of the path itself).
 //
 // Prints: cross-relay delivery latency (publish on A → live EVENT on a subscriber of B, p50/p99; targets
 // ≤ 5 ms / ≤ 20 ms), convergence time after healing a partition with N divergent events (half published on
@@ -21,13 +26,21 @@ const { values } = parseArgs({
     'latency-events': { type: 'string' },
     divergent: { type: 'string' },
     'heartbeat-ms': { type: 'string' },
+    'peer-limits': { type: 'string' },
+    only: { type: 'string' },
     help: { type: 'boolean' },
   },
 });
 if (values.help) {
-  console.log('usage: npx tsx bench/network/index.ts [--latency-events 500] [--divergent 10000] [--heartbeat-ms 1000]');
+  console.log('usage: npx tsx bench/network/index.ts [--latency-events 500] [--divergent 10000] [--heartbeat-ms 1000] [--peer-limits off|default] [--only latency,heal,crash]');
   process.exit(0);
 }
+const peerLimits = values['peer-limits'] ?? 'off';
+if (peerLimits !== 'off' && peerLimits !== 'default') throw new Error(`--peer-limits: off or default, not ${peerLimits}`);
+const parts = new Set((values.only ?? 'latency,heal,crash').split(',').map((p) => p.trim()));
+for (const p of parts) if (!['latency', 'heal', 'crash'].includes(p)) throw new Error(`--only: latency, heal or crash, not ${p}`);
+const LIFTED = 'connection:*:10000000/10s,ip:*:10000000/10s,pubkey:*:10000000/10s';
+const rateLimits = peerLimits === 'default' ? `${LIFTED},peer:*:20000/10s` : `${LIFTED},peer:*:10000000/10s`;
 const latencyEvents = intOption(values, 'latency-events', 500);
 const divergent = intOption(values, 'divergent', 10_000);
 const heartbeatMs = intOption(values, 'heartbeat-ms', 1000);
@@ -88,7 +101,10 @@ async function measureConvergence(net: Network) {
   const after = await Promise.all([syncNow(net.node('a').relay), syncNow(net.node('b').relay)]);
   const diffs = after.flat().map((r) => (r.lastDifferences ? r.lastDifferences.need + r.lastDifferences.have : -1));
   const total = (await storedIds(net.node('a').relay)).ids.length;
-  return { linkUp, converged, diffsAfter: diffs.join('/'), total };
+  const bans = (await Promise.all(['a', 'b'].map((n) => net.node(n).relay.admin<{ bans: unknown[] }>('/admin/bans')))).map((r) => r.body.bans.length);
+  const scores = await Promise.all(['a', 'b'].map((n) => net.node(n).relay.admin<{ scores: Array<{ type: string; score: number }> }>('/admin/reputation/scores')));
+  const lowestPeerScore = Math.min(100, ...scores.flatMap((r) => r.body.scores.filter((v) => v.type === 'peer').map((v) => v.score)));
+  return { linkUp, converged, diffsAfter: diffs.join('/'), total, bans: bans.join('/'), lowestPeerScore };
 }
 
 async function measureCrash(net: Network) {
@@ -107,38 +123,47 @@ async function measureCrash(net: Network) {
   return { detect, processUp, linkUp, caughtUp: performance.now() - restarted };
 }
 
-log(`relay network benchmark: 2 relays behind chaos sidecars on loopback; ${cpus().length} cores, load ${loadavg()[0]!.toFixed(1)}; heartbeat ${heartbeatMs} ms, timeout ${3 * heartbeatMs} ms`);
+log(`relay network benchmark: 2 relays behind chaos sidecars on loopback; ${cpus().length} cores, load ${loadavg().map((l) => l.toFixed(2)).join(' ')}; heartbeat ${heartbeatMs} ms, timeout ${3 * heartbeatMs} ms; peer limits ${peerLimits === 'default' ? 'default (peer:*:20000/10s, auto-bans on)' : 'lifted'}`);
 const net = await startNetwork({
   names: ['a', 'b'],
   heartbeatIntervalMs: heartbeatMs,
   heartbeatTimeoutMs: 3 * heartbeatMs,
-  // The benchmark floods on purpose: lift the rate limits; disable periodic sync so only heal-time sync runs.
-  args: ['--rate-limits', 'connection:*:10000000/10s,ip:*:10000000/10s,pubkey:*:10000000/10s,peer:*:10000000/10s'],
+  // The benchmark floods on purpose: lift the client rate limits (and the peer budget unless --peer-limits default);
+  // disable periodic sync so only heal-time sync runs.
+  args: ['--rate-limits', rateLimits],
   syncIntervalMs: 0,
 });
 try {
   await waitFor('peers up', async () => (await peersOf(net.node('a').relay))[0]?.state === 'up' && (await peersOf(net.node('b').relay))[0]?.state === 'up', 60_000);
-  const lat = await measureLatency(net);
-  printTable('Cross-relay delivery (publish on A → live EVENT on B, through sidecar-a)', [
-    { metric: 'events', value: fmt(lat.count), target: '' },
-    { metric: 'p50 ms', value: fmt(lat.p50, 2), target: '≤ 5' },
-    { metric: 'p99 ms', value: fmt(lat.p99, 2), target: '≤ 20' },
-    { metric: 'max ms', value: fmt(lat.max, 2), target: '' },
-  ]);
-  const conv = await measureConvergence(net);
-  printTable(`Partition heal with ${divergent} divergent events (half on each side)`, [
-    { metric: 'link up after heal, ms', value: fmt(conv.linkUp), target: '' },
-    { metric: 'identical id sets after heal, ms', value: fmt(conv.converged), target: '≤ 5000 (runbook < 30000)' },
-    { metric: 'events per relay', value: fmt(conv.total), target: '' },
-    { metric: 'differences in the next negentropy rounds', value: conv.diffsAfter, target: '0/0' },
-  ]);
-  const crash = await measureCrash(net);
-  printTable('Crash (SIGKILL b) and rejoin', [
-    { metric: 'b marked down on a after, ms', value: fmt(crash.detect), target: `≤ ${2 * heartbeatMs} (two heartbeats)` },
-    { metric: 'restarted b listening after, ms', value: fmt(crash.processUp), target: '' },
-    { metric: 'link a→b up after restart, ms', value: fmt(crash.linkUp), target: '' },
-    { metric: 'b caught up (200 events) after restart, ms', value: fmt(crash.caughtUp), target: '' },
-  ]);
+  if (parts.has('latency')) {
+    const lat = await measureLatency(net);
+    printTable('Cross-relay delivery (publish on A → live EVENT on B, through sidecar-a)', [
+      { metric: 'events', value: fmt(lat.count), target: '' },
+      { metric: 'p50 ms', value: fmt(lat.p50, 2), target: '≤ 5' },
+      { metric: 'p99 ms', value: fmt(lat.p99, 2), target: '≤ 20' },
+      { metric: 'max ms', value: fmt(lat.max, 2), target: '' },
+    ]);
+  }
+  if (parts.has('heal')) {
+    const conv = await measureConvergence(net);
+    printTable(`Partition heal with ${divergent} divergent events (half on each side)`, [
+      { metric: 'link up after heal, ms', value: fmt(conv.linkUp), target: '' },
+      { metric: 'identical id sets after heal, ms', value: fmt(conv.converged), target: '≤ 5000 (runbook < 30000)' },
+      { metric: 'events per relay', value: fmt(conv.total), target: '' },
+      { metric: 'differences in the next negentropy rounds', value: conv.diffsAfter, target: '0/0' },
+      { metric: 'bans on a/b after the heal', value: conv.bans, target: '0/0' },
+      { metric: 'lowest peer reputation score (100 = clean)', value: fmt(conv.lowestPeerScore), target: '100' },
+    ]);
+  }
+  if (parts.has('crash')) {
+    const crash = await measureCrash(net);
+    printTable('Crash (SIGKILL b) and rejoin', [
+      { metric: 'b marked down on a after, ms', value: fmt(crash.detect), target: `≤ ${2 * heartbeatMs} (two heartbeats)` },
+      { metric: 'restarted b listening after, ms', value: fmt(crash.processUp), target: '' },
+      { metric: 'link a→b up after restart, ms', value: fmt(crash.linkUp), target: '' },
+      { metric: 'b caught up (200 events) after restart, ms', value: fmt(crash.caughtUp), target: '' },
+    ]);
+  }
 } finally {
   await net.stop();
 }
