@@ -5,7 +5,7 @@ import { computeEventId, eventShapeError, firstTagValue, type NostrEvent } from 
 import type { PeerAllowList } from '../security/peer-allow-list.js';
 import type { ClientConnection, MessageHandler } from '../server/connection.js';
 import { okFrame } from '../server/messages.js';
-import { AUTH_KIND } from './peer-link.js';
+import { AUTH_KIND } from './peer-link-auth.js';
 
 const CHALLENGE = 'nip42.challenge';
 /** The pubkey a connection authenticated as (NIP-42), peer or not. */

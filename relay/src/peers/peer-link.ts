@@ -8,19 +8,15 @@ import { OutboundQueue } from './outbound-queue.js';
 import { LinkRequests, type OkResult } from './link-requests.js';
 import type { Pacer } from './pacer.js';
 import { drainQueue, pushPaced } from './peer-bulk.js';
-import { CLIENT_ROLE_MESSAGE } from './peer-auth.js';
 import { fetchInformation, type PeerInformation } from './peer-info.js';
-import { requestProof } from './peer-proof.js';
+import { LinkAuth } from './peer-link-auth.js';
 
 export type PeerState = 'connecting' | 'up' | 'suspect' | 'down' | 'banned';
 
 export { OUR_SOFTWARE } from './peer-info.js';
-/** NIP-42 kind. */
-export const AUTH_KIND = 22242;
+export { AUTH_KIND } from './peer-link-auth.js';
 /** Our messages must fit the peer's max_message_length; events can be large, the rest is small. */
 const MAX_INBOUND_PAYLOAD = 64 * 1024 * 1024;
-/** How long we wait for a relay's AUTH challenge before treating it as a relay that does not use NIP-42. */
-const AUTH_CHALLENGE_WAIT_MS = 2000;
 /** Dials that may fail for want of a NIP-11 document before the peer is taken as a relay without one. */
 const NIP11_ATTEMPTS = 3;
 /**
@@ -62,7 +58,8 @@ export interface PeerLinkOptions {
 /**
  * Our outbound connection to one peer relay, spoken in plain Nostr: NIP-11 to learn its node id, NIP-42 AUTH
  * with our node key, EVENT (with PEER-HOPS to our relays) to push, REQ {ids} to fetch, NEG-* to reconcile, REQ/EOSE as
- * heartbeats. Reconnects with backoff until stopped; frames for a peer that is down wait in a bounded queue.
+ * heartbeats. Reconnects with backoff until stopped; frames for a peer that is down wait in a bounded queue. The
+ * handshake of each connection (PEER-PROVE, AUTH) is peer-link-auth.ts.
  */
 export class PeerLink {
   /** 'connecting' until the first dial ends: gossip takes no verdict (partition) on a link still on its first dial. */
@@ -93,8 +90,8 @@ export class PeerLink {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private stopped = true;
   private readonly requests = new LinkRequests((frame) => this.send(frame), () => this.isUp);
-  private proofWaiter: ((event: unknown) => void) | undefined;
   private readonly log: Logger;
+  private readonly auth: LinkAuth;
 
   constructor(readonly options: PeerLinkOptions) {
     this.queue = new OutboundQueue(options.queueSize);
@@ -106,6 +103,8 @@ export class PeerLink {
       () => this.send(HEARTBEAT_REQ),
       (verdict, silentMs) => this.onHeartbeat(verdict, silentMs),
     );
+    const { nodeKey, ourUrl, heartbeatTimeoutMs, isBanned, verify, onProofOutcome } = options;
+    this.auth = new LinkAuth(this, { nodeKey, ourUrl, heartbeatTimeoutMs, isBanned, verify, onProofOutcome, onProven: (nodeId) => options.onProven(this, nodeId), log: this.log });
   }
 
   get url(): string {
@@ -224,39 +223,14 @@ export class PeerLink {
     }
     const ws = new WebSocket(this.url, { maxPayload: MAX_INBOUND_PAYLOAD, perMessageDeflate: false, handshakeTimeout: this.options.heartbeatTimeoutMs });
     this.ws = ws;
-    let challengeTimer: NodeJS.Timeout | undefined;
-    // Our relays prove their node id first (PEER-PROVE); then we answer the AUTH challenge, or go up without one.
-    let proven = !this.remoteIsOurs;
-    let challenge: string | undefined;
-    let noChallenge = false;
-    let answered = false;
-    const proceed = () => {
-      if (!proven || answered || this.ws !== ws) return;
-      if (challenge !== undefined) {
-        answered = true;
-        this.authenticate(challenge);
-      } else if (noChallenge) {
-        answered = true;
-        this.markUp('no AUTH challenge (relay without NIP-42)');
-      }
-    };
-    ws.on('open', () => {
-      // A relay that wants NIP-42 sends its challenge at once; one that does not is a plain peer.
-      challengeTimer = setTimeout(() => {
-        noChallenge = true;
-        proceed();
-      }, AUTH_CHALLENGE_WAIT_MS);
-      if (this.remoteIsOurs) {
-        void this.proveRemote().then((ok) => {
-          if (!ok) {
-            if (this.ws === ws) ws.close(1008, 'identity not proven');
-            return;
-          }
-          proven = true;
-          proceed();
-        });
-      }
+    const handshake = this.auth.dial({
+      close: (code, reason) => {
+        if (this.ws === ws) ws.close(code, reason);
+      },
+      isCurrent: () => this.ws === ws,
+      up: (reason) => this.markUp(reason),
     });
+    ws.on('open', () => handshake.opened());
     ws.on('message', (data: Buffer) => {
       this.heartbeat.heard();
       let frame: unknown;
@@ -267,82 +241,17 @@ export class PeerLink {
         return;
       }
       if (!Array.isArray(frame)) return;
-      if (frame[0] === 'AUTH' && typeof frame[1] === 'string') {
-        clearTimeout(challengeTimer);
-        if (challenge === undefined) challenge = frame[1].slice(0, 256);
-        proceed();
-        return;
-      }
-      if (frame[0] === 'PEER-PROOF') {
-        const waiter = this.proofWaiter;
-        this.proofWaiter = undefined;
-        waiter?.(frame[1]);
-        return;
-      }
-      this.onFrame(frame);
+      if (!handshake.onFrame(frame)) this.onFrame(frame);
     });
     ws.on('error', (err) => {
       this.lastError = err.message;
       this.log.debug({ err }, 'peer connection error');
     });
     ws.on('close', (code, reason) => {
-      clearTimeout(challengeTimer);
+      handshake.closed();
       if (this.ws !== ws) return;
       this.ws = null;
       this.onClosed(`connection closed (${code}${reason.length ? ' ' + reason.toString() : ''})`);
-    });
-  }
-
-  /**
-   * Asks the remote to prove its node id (peer-proof.ts). On success the remote's node id is known for certain; a
-   * different key than last time is a different node to us.
-   */
-  private async proveRemote(): Promise<boolean> {
-    const timeoutMs = Math.max(5000, this.options.heartbeatTimeoutMs);
-    const result = await requestProof(this.url, timeoutMs, (frame) => this.send(frame), (waiter) => (this.proofWaiter = waiter), this.options.verify);
-    if ('error' in result) {
-      this.lastError = result.missing ? 'the peer did not prove its node id (no PEER-PROOF)' : `the peer's identity proof was refused: ${result.error}`;
-      this.log.warn({ reason: result.error }, result.missing ? this.lastError : 'peer identity proof refused');
-      this.options.onProofOutcome?.(result.missing ? 'missing' : 'refused');
-      return false;
-    }
-    if (this.remoteNodeId !== null && this.remoteNodeId !== result.nodeId) this.log.warn({ was: this.remoteNodeId, now: result.nodeId }, 'peer node id changed');
-    this.remoteNodeId = result.nodeId;
-    this.identityProven = true;
-    this.options.onProofOutcome?.('proven');
-    this.options.onProven(this, result.nodeId);
-    if (this.options.isBanned(result.nodeId)) {
-      this.ban('the node is banned');
-      return false;
-    }
-    return true;
-  }
-
-  private authenticate(challenge: string): void {
-    const auth = this.options.nodeKey.sign({
-      kind: AUTH_KIND,
-      created_at: Math.floor(Date.now() / 1000),
-      // relay: the URL we dialled (through a proxy it is the proxy's); peer: where the remote can reach us.
-      tags: [['relay', this.url], ['challenge', challenge], ['peer', this.options.ourUrl()]],
-      content: '',
-    });
-    // The first signature check of a fresh relay may wait for its verifier workers, and a relay whose own link to
-    // us has not proven our node id yet waits up to 5 s before deciding our role: allow for both.
-    void this.push(JSON.stringify(['AUTH', auth]), auth.id, Math.max(10_000, this.options.heartbeatTimeoutMs)).then((r) => {
-      if (r.ok && r.message === CLIENT_ROLE_MESSAGE && this.remoteIsOurs) {
-        // It does not (yet) know us as a peer: events we pushed would count as a client's. Retry with backoff;
-        // once its own link to us has proven our node id, it accepts us.
-        this.lastError = 'the peer accepted our AUTH only as a client (our node id is not on its allow-list)';
-        this.log.warn(this.lastError);
-        this.ws?.close(1000, 'not accepted as a peer');
-      } else if (r.ok) {
-        this.authenticated = true;
-        this.markUp('authenticated');
-      } else {
-        this.lastError = `AUTH refused: ${r.message}`;
-        this.log.warn({ reason: r.message }, 'peer refused our AUTH');
-        this.ws?.close(1000, 'auth refused');
-      }
     });
   }
 
@@ -394,10 +303,7 @@ export class PeerLink {
     if (this.upSince === null && reason !== 'NIP-11 document unavailable') this.nip11Failures = 0;
     this.dialling = false;
     this.heartbeat.stop();
-    this.authenticated = false;
-    const proofWaiter = this.proofWaiter;
-    this.proofWaiter = undefined;
-    proofWaiter?.(undefined);
+    this.auth.linkLost();
     if (this.upSince !== null) this.downSince = Date.now();
     this.upSince = null;
     this.requests.linkLost();
@@ -436,7 +342,7 @@ export class PeerLink {
     this.applyInformation(info);
     if (!this.remoteIsOurs) return;
     this.send(JSON.stringify(['CLOSE', 'peer-live']));
-    if (await this.proveRemote()) this.log.info({ nodeId: this.remoteNodeId }, 'peer identity proven after link up');
+    if (await this.auth.proveRemote()) this.log.info({ nodeId: this.remoteNodeId }, 'peer identity proven after link up');
     else if (this.state !== 'banned') this.ws?.close(1008, 'identity not proven');
   }
 

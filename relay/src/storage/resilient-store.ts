@@ -1,5 +1,3 @@
-import { appendFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import type { Counter } from 'prom-client';
 import type { Logger } from 'pino';
 import type { RedisQuarantine } from '../cache/entry-check.js';
@@ -11,8 +9,8 @@ import { ModeClock } from '../degraded/mode-clock.js';
 import { DEPENDENCY_DOWN, type DependencyProbe } from '../health/dependency-probe.js';
 import type { Filter } from '../nostr/filter.js';
 import type { Journal } from './journal.js';
-import { BufferReplay } from './buffer-replay.js';
-import { REASON_DB_REFUSED, REASON_DB_TIMEOUT, type PgEventStore } from './pg-event-store.js';
+import { JournalReplay, type ReplaySummary } from './journal-replay.js';
+import type { PgEventStore } from './pg-event-store.js';
 import { type EventStore, type IdState, type SaveOutcome, type StoredEvent, StorageError } from './types.js';
 
 export type StorageMode = 'normal' | 'degraded';
@@ -50,75 +48,39 @@ export interface ResilientStoreOptions {
   maxEntryBytes: number;
 }
 
-interface ReplayCounts {
-  stored: number;
-  duplicate: number;
-  refused: number;
-}
-
 /**
  * The EventStore the relay uses: PostgreSQL while it is healthy, the local journal (plus the Redis write buffer)
  * while it is not. Normal mode writes straight to PostgreSQL; a save that fails with an infrastructure error, or is
  * still waiting when the probe declares PostgreSQL down, is journaled instead and still answered `stored` once
  * fsync'd. Degraded mode (PostgreSQL down, or journal not yet replayed) journals every save, so queued events are
  * never overtaken. When the probe sees PostgreSQL again, the journal is replayed in order through the normal save
- * path (kind rules, ON CONFLICT DO NOTHING), and the mode flips back once it is empty.
+ * path (kind rules, ON CONFLICT DO NOTHING; journal-replay.ts), and the mode flips back once it is empty.
  */
 export class ResilientStore implements EventStore {
   readonly clock = new ModeClock<StorageMode>('normal', ['normal', 'degraded']);
-  readonly lastReplay: { events: number; stored: number; duplicate: number; refused: number; ms: number; at: string } = {
-    events: 0, stored: 0, duplicate: 0, refused: 0, ms: 0, at: '',
-  };
-  replayedTotal = 0;
-  refusedTotal = 0;
   private migrated = false;
-  private draining: Promise<void> | null = null;
-  private kickAgain = false;
-  private retryTimer: NodeJS.Timeout | undefined;
-  private backoffMs = 250;
   private outageStarted = 0;
   private closed = false;
   private readonly log: Logger;
-  private readonly bufferReplay: BufferReplay | null;
+  private readonly replay: JournalReplay;
 
   constructor(private readonly o: ResilientStoreOptions) {
     this.log = o.logger;
-    this.bufferReplay = o.buffer
-      ? new BufferReplay({ buffer: o.buffer, verifier: o.verifier, quarantine: o.quarantine, pageSize: o.replayBatchSize, maxEntryBytes: o.maxEntryBytes })
-      : null;
+    this.replay = new JournalReplay(o, {
+      inNormalMode: () => this.mode === 'normal',
+      databaseReachable: () => this.databaseReachable,
+      migrated: () => this.migrated,
+      migrateLate: () => this.migrateLate(),
+      noteDbError: (err) => this.noteDbError(err),
+      recovered: (summary) => this.recovered(summary),
+    });
     o.dbProbe.onChange((state) => {
       if (state === 'down') this.enterDegraded('database unavailable');
       else this.kick(true);
     });
     o.cacheProbe.onChange((state) => {
-      if (state === 'up') this.sweepBuffer();
+      if (state === 'up') this.replay.sweepBuffer();
     });
-  }
-
-  /**
-   * A replay that ran while Redis was down could not read the write buffer, so copies pushed just before Redis went
-   * away are still there (already replayed from the journal, or the only copy if the journal was lost). When Redis is
-   * back in normal mode, they are checked and replayed like at the end of any replay, then trimmed.
-   */
-  private sweepBuffer(): void {
-    if (this.closed || this.draining || this.mode !== 'normal' || !this.databaseReachable || !this.o.buffer) return;
-    const counts: ReplayCounts = { stored: 0, duplicate: 0, refused: 0 };
-    this.draining = this.replayBuffer(counts)
-      .then(() => {
-        const events = counts.stored + counts.duplicate + counts.refused;
-        if (events > 0) this.log.info({ ...counts }, 'write buffer swept after Redis came back');
-      })
-      .catch((err: unknown) => {
-        if (err instanceof StorageError) this.noteDbError(err);
-        this.log.warn({ err }, 'write buffer sweep failed; the buffer is kept for the next replay');
-      })
-      .finally(() => {
-        this.draining = null;
-        if (this.kickAgain) {
-          this.kickAgain = false;
-          this.kick();
-        }
-      });
   }
 
   get mode(): StorageMode {
@@ -130,7 +92,19 @@ export class ResilientStore implements EventStore {
   }
 
   get replaying(): boolean {
-    return this.draining !== null;
+    return this.replay.running;
+  }
+
+  get lastReplay(): JournalReplay['lastReplay'] {
+    return this.replay.lastReplay;
+  }
+
+  get replayedTotal(): number {
+    return this.replay.replayedTotal;
+  }
+
+  get refusedTotal(): number {
+    return this.replay.refusedTotal;
   }
 
   /** Opens the journal (recovering what a previous run left) and migrates; PostgreSQL being down is not fatal. */
@@ -205,170 +179,29 @@ export class ResilientStore implements EventStore {
 
   // ---------------------------------------------------------------- replay
 
-  /**
-   * Starts a replay if there is something to replay and PostgreSQL is up. After a failed replay step the next try
-   * waits for its backoff; only `fresh` news (PostgreSQL seen up again) cuts the wait short.
-   */
+  /** Starts a replay if there is something to replay and PostgreSQL is up (journal-replay.ts). */
   kick(fresh = false): void {
-    if (this.draining) {
-      // Something was queued after the running replay looked: look again when it ends.
-      this.kickAgain = true;
-      return;
-    }
-    if (this.retryTimer !== undefined) {
-      if (!fresh) return;
-      this.backoffMs = 250;
-    }
-    if (this.closed || this.mode === 'normal' || this.o.dbProbe.current !== 'up') return;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    this.draining = this.drain()
-      .catch((err: unknown) => {
-        this.log.error({ err }, 'replay stopped by an unexpected error; retrying');
-        this.retryLater();
-      })
-      .finally(() => {
-        this.draining = null;
-        if (this.kickAgain) {
-          this.kickAgain = false;
-          this.kick();
-        }
-      });
+    this.replay.kick(fresh);
   }
 
-  private retryLater(): void {
-    if (this.closed) return;
-    clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = undefined;
-      this.kick();
-    }, this.backoffMs);
-    this.retryTimer.unref();
-    this.backoffMs = Math.min(this.backoffMs * 2, 5000);
-  }
-
-  private async drain(): Promise<void> {
-    const started = performance.now();
-    const counts: ReplayCounts = { stored: 0, duplicate: 0, refused: 0 };
-    const { journal, pg } = this.o;
-    if (!this.migrated) {
-      try {
-        await pg.migrate();
-        this.migrated = true;
-        this.log.info('migrations applied after PostgreSQL came back');
-      } catch (err) {
-        if (!(err instanceof StorageError)) throw err;
-        this.noteDbError(err);
-        this.log.warn({ err, code: err.code }, 'migrations still failing; will retry');
-        this.retryLater();
-        return;
-      }
-    }
-    const initial = journal.pendingCount;
-    if (initial > 0) this.log.info({ events: initial }, 'replaying the journal into PostgreSQL');
-    while (!this.closed) {
-      if (this.o.dbProbe.current !== 'up') return; // the probe's recovery starts the next replay
-      const batch = journal.nextBatch(this.o.replayBatchSize);
-      if (batch.length === 0) {
-        if (journal.busy) {
-          await journal.settle();
-          continue;
-        }
-        try {
-          await this.replayBuffer(counts);
-        } catch (err) {
-          if (!(err instanceof StorageError)) throw err;
-          this.noteDbError(err);
-          this.log.warn({ err, code: err.code }, 'replay of the Redis write buffer failed; will retry');
-          this.retryLater();
-          return;
-        }
-        if (!journal.drained) continue;
-        this.finishReplay(counts, started);
-        try {
-          await journal.truncateIfDrained();
-        } catch (err) {
-          // The replayed records stay on disk and are replayed again (idempotently) after a restart.
-          this.o.metrics.journalErrors.inc({ code: 'journal-io' });
-          this.log.error({ err, path: journal.path }, 'journal: could not truncate after replay');
-        }
-        return;
-      }
-      let outcomes: SaveOutcome[];
-      try {
-        outcomes = await this.replayItems(batch);
-      } catch (err) {
-        if (!(err instanceof StorageError)) throw err;
-        this.noteDbError(err);
-        this.log.warn({ err, code: err.code, pending: journal.pendingCount }, 'replay batch failed; will retry');
-        this.retryLater();
-        return;
-      }
-      this.tally(batch, outcomes, counts);
-      journal.markReplayed(batch.length);
-    }
-  }
-
-  private replayItems(items: Array<{ event: StoredEvent['event']; raw: string }>): Promise<SaveOutcome[]> {
-    // Concurrent saves join the store's group-commit batches in this order (its queue is FIFO).
-    return Promise.all(items.map((e) => this.o.pg.save({ event: e.event, raw: e.raw })));
-  }
-
-  private tally(items: Array<{ event: StoredEvent['event']; raw: string }>, outcomes: SaveOutcome[], counts: ReplayCounts): void {
-    const refusedLines: string[] = [];
-    outcomes.forEach((outcome, i) => {
-      const ev = items[i]!.event;
-      if (outcome.status === 'rejected') {
-        counts.refused++;
-        this.refusedTotal++;
-        this.o.metrics.replayRefused.inc();
-        // Refused by the database itself (not by a kind rule): keep the event, so an operator can submit it again.
-        const byDatabase = outcome.reason === REASON_DB_REFUSED || outcome.reason === REASON_DB_TIMEOUT;
-        const keep = byDatabase ? { raw: items[i]!.raw } : {};
-        this.log.warn(
-          { id: ev.id, kind: ev.kind, reason: outcome.reason },
-          byDatabase ? 'replay: event accepted while degraded was refused by the database (kept in replay-refused.jsonl)' : 'replay: event accepted while degraded was refused by a kind rule',
-        );
-        refusedLines.push(JSON.stringify({ id: ev.id, kind: ev.kind, reason: outcome.reason, at: new Date().toISOString(), ...keep }) + '\n');
-      } else {
-        counts[outcome.status]++;
-      }
-      this.o.metrics.replayed.inc({ outcome: outcome.status === 'rejected' ? 'refused' : outcome.status });
-    });
-    this.replayedTotal += outcomes.length;
-    this.backoffMs = 250;
-    if (refusedLines.length > 0) {
-      appendFile(join(this.o.dataDir, 'replay-refused.jsonl'), refusedLines.join('')).catch((err: unknown) =>
-        this.log.error({ err }, 'could not record events refused at replay'),
-      );
-    }
-  }
-
-  /** Events in the Redis write buffer that the journal does not hold (its disk was lost, say), validated, replayed, trimmed. */
-  private async replayBuffer(counts: ReplayCounts): Promise<void> {
-    if (!this.bufferReplay || !this.cacheUp) return;
+  private async migrateLate(): Promise<boolean> {
     try {
-      await this.bufferReplay.drain(
-        (id) => this.o.journal.has(id),
-        async (missing) => {
-          this.log.warn({ events: missing.length }, 'replaying events found only in the Redis write buffer');
-          this.tally(missing, await this.replayItems(missing), counts);
-        },
-      );
+      await this.o.pg.migrate();
+      this.migrated = true;
+      this.log.info('migrations applied after PostgreSQL came back');
+      return true;
     } catch (err) {
-      if (err instanceof StorageError) throw err;
-      this.o.metrics.bufferErrors.inc();
-      this.log.warn({ err }, 'Redis write buffer not drained; it is kept for the next replay');
+      if (!(err instanceof StorageError)) throw err;
+      this.noteDbError(err);
+      this.log.warn({ err, code: err.code }, 'migrations still failing; will retry');
+      return false;
     }
   }
 
-  private finishReplay(counts: ReplayCounts, started: number): void {
-    const ms = Math.round(performance.now() - started);
-    const events = counts.stored + counts.duplicate + counts.refused;
-    Object.assign(this.lastReplay, { events, ...counts, ms, at: new Date().toISOString() });
+  private recovered(summary: ReplaySummary): void {
     const outageMs = Date.now() - this.outageStarted;
     this.clock.set('normal');
-    this.log.info({ replayed: events, ...counts, replayMs: ms, outageMs }, 'database recovered');
+    this.log.info({ ...summary, outageMs }, 'database recovered');
   }
 
   private async bufferLength(): Promise<number> {
@@ -463,8 +296,7 @@ export class ResilientStore implements EventStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this.retryTimer);
-    await this.draining;
+    await this.replay.stop();
     await this.o.journal.settle();
     await this.o.pg.close();
     await this.o.journal.close();
