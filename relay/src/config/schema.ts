@@ -115,6 +115,10 @@ export interface RelayLimits {
   reqRatePerIp: number;
   /** Open subscriptions all connections from one IP address may hold (0 = unlimited; proven peers never refused). */
   maxSubscriptionsPerIp: number;
+  /** WebSocket connections one IP address may hold open, proven peers not counted (0 = unlimited). */
+  maxConnectionsPerIp: number;
+  /** WebSocket connections the relay holds open at once, peers included (0 = unlimited). */
+  maxConnections: number;
   /** Initial REQ queries one connection may have running at once (the rest wait their turn). */
   maxQueriesPerConnection: number;
   /** Initial REQ queries running at once across the relay (the rest wait, within query_timeout_ms). */
@@ -165,6 +169,8 @@ export const DEFAULT_CONFIG: RelayConfig = {
     reqBurst: 50,
     reqRatePerIp: 200,
     maxSubscriptionsPerIp: 500,
+    maxConnectionsPerIp: 500,
+    maxConnections: 20000,
     maxQueriesPerConnection: 4,
     maxQueries: 32,
     negentropyClientMaxRecords: 10000,

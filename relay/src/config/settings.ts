@@ -90,6 +90,8 @@ export const SETTINGS: SettingSpec[] = [
   { path: 'limits.reqBurst', type: 'int', min: 1, describe: 'REQ burst per connection before req_rate_per_second applies' },
   { path: 'limits.reqRatePerIp', type: 'int', min: 0, describe: 'REQs per second from one IP over all its connections (0 = unlimited)' },
   { path: 'limits.maxSubscriptionsPerIp', type: 'int', min: 0, describe: 'Open subscriptions from one IP over all its connections (0 = unlimited)' },
+  { path: 'limits.maxConnectionsPerIp', type: 'int', min: 0, describe: 'WebSocket connections one IP may hold open, proven peers not counted (past it: HTTP 429; 0 = unlimited)' },
+  { path: 'limits.maxConnections', type: 'int', min: 0, describe: 'WebSocket connections open at once, peers included (past it: HTTP 503; 0 = unlimited)' },
   { path: 'limits.maxQueriesPerConnection', type: 'int', min: 1, describe: 'REQ initial queries running at once per connection' },
   { path: 'limits.maxQueries', type: 'int', min: 1, describe: 'REQ initial queries running at once across the relay' },
   { path: 'limits.negentropyClientMaxRecords', type: 'int', min: 0, describe: 'Most records a NIP-77 session of a client (not a proven peer) reconciles' },

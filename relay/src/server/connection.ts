@@ -95,6 +95,7 @@ export class ClientConnection implements Subscriber {
     if (this.roleFixed) throw new Error(`connection ${this.id} already has its role`);
     this.roleFixed = true;
     this.role = role;
+    if (role.kind === 'peer') this.ipLimits.becamePeer();
   }
 
   /**

@@ -4,6 +4,7 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { ClientConnection, type ConnectionDeps, type MessageHandler } from './connection.js';
 import { CORS_HEADERS } from './nip11.js';
 import { listenOn } from './listen.js';
+import { normalizeIp } from '../security/subjects.js';
 import { ClientLimitMetrics, SharedReqLimits } from './req-limits.js';
 
 export interface RelayServerOptions extends Omit<ConnectionDeps, 'handlers' | 'shared' | 'isNetworkMember'> {
@@ -39,6 +40,16 @@ export class RelayServer {
       const refusal = options.admit?.(req) ?? null;
       if (refusal) {
         socket.end(`HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${refusal}\n`);
+        return;
+      }
+      const full = this.shared.admit(normalizeIp(req.socket.remoteAddress ?? 'unknown'), this.connections.size);
+      if (full) {
+        this.shared.metrics.refused.inc({ reason: full });
+        const { maxConnections, maxConnectionsPerIp } = options.limits;
+        const [status, text] = full === 'connections-ip'
+          ? ['429 Too Many Requests', `too many connections from your address (the limit is ${maxConnectionsPerIp})`]
+          : ['503 Service Unavailable', `the relay holds its most connections (${maxConnections}); try again later`];
+        socket.end(`HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nConnection: close\r\nRetry-After: 10\r\n\r\n${text}\n`);
         return;
       }
       this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req));

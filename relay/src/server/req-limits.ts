@@ -83,7 +83,9 @@ export type ClientRefusal =
   | 'req-rate-connection'
   | 'req-rate-ip'
   | 'req-subscriptions-ip'
-  | 'neg-open-client';
+  | 'neg-open-client'
+  | 'connections-ip'
+  | 'connections-total';
 
 /** Counters for what the connection limits refused, and the state of the query slots. */
 export class ClientLimitMetrics {
@@ -102,7 +104,10 @@ export class ClientLimitMetrics {
 
 interface IpEntry {
   bucket: TokenBucket | null;
+  /** Open connections from this IP that are not proven peers: what max_connections_per_ip bounds. */
   connections: number;
+  /** Open connections from this IP proven to be peers of our network (their own budget, on top). */
+  peers: number;
   subscriptions: number;
 }
 
@@ -113,6 +118,8 @@ export interface IpLimits {
   /** Counts one more open subscription; false (not counted) past max_subscriptions_per_ip unless `force`. */
   addSubscription(force: boolean): boolean;
   removeSubscriptions(count: number): void;
+  /** The connection proved itself a peer of our network: it no longer uses its IP's connection budget. */
+  becamePeer(): void;
   leave(): void;
 }
 
@@ -131,16 +138,28 @@ export class SharedReqLimits {
     });
   }
 
+  /**
+   * Whether one more connection may open, checked before the WebSocket upgrade (so a refused one costs no
+   * connection state): null, or why not. `open` is the relay's count of open connections.
+   */
+  admit(ip: string, open: number): 'connections-ip' | 'connections-total' | null {
+    const { maxConnections, maxConnectionsPerIp } = this.limits;
+    if (maxConnections > 0 && open >= maxConnections) return 'connections-total';
+    if (maxConnectionsPerIp > 0 && (this.ips.get(ip)?.connections ?? 0) >= maxConnectionsPerIp) return 'connections-ip';
+    return null;
+  }
+
   join(ip: string): IpLimits {
     const { reqRatePerIp, maxSubscriptionsPerIp } = this.limits;
     let entry = this.ips.get(ip);
     if (!entry) {
-      entry = { bucket: reqRatePerIp > 0 ? new TokenBucket(reqRatePerIp, reqRatePerIp * 2) : null, connections: 0, subscriptions: 0 };
+      entry = { bucket: reqRatePerIp > 0 ? new TokenBucket(reqRatePerIp, reqRatePerIp * 2) : null, connections: 0, peers: 0, subscriptions: 0 };
       this.ips.set(ip, entry);
     }
     entry.connections++;
     const held = entry;
     let left = false;
+    let peer = false;
     return {
       takeIp: () => held.bucket?.take() ?? true,
       addSubscription: (force) => {
@@ -151,10 +170,18 @@ export class SharedReqLimits {
       removeSubscriptions: (count) => {
         held.subscriptions = Math.max(0, held.subscriptions - count);
       },
+      becamePeer: () => {
+        if (left || peer) return;
+        peer = true;
+        held.connections--;
+        held.peers++;
+      },
       leave: () => {
         if (left) return;
         left = true;
-        if (--held.connections === 0 && this.ips.get(ip) === held) this.ips.delete(ip);
+        if (peer) held.peers--;
+        else held.connections--;
+        if (held.connections === 0 && held.peers === 0 && this.ips.get(ip) === held) this.ips.delete(ip);
       },
     };
   }
