@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODEJS ?= node
 NPX ?= npx
 
-.PHONY: all install build test demo demo-relay bench bench-ingest bench-proxy bench-outage bench-network bench-byzantine clean typecheck
+.PHONY: all install build native native-clean test demo demo-relay bench bench-verify bench-ingest bench-proxy bench-outage bench-network bench-byzantine clean typecheck
 
 all: build
 
@@ -15,6 +15,21 @@ install: node_modules
 
 build: node_modules
 	$(NPX) tsc -b
+
+## Optional: the libsecp256k1 N-API verifier (relay/native/secp256k1). Needs a C compiler and Debian's
+## libsecp256k1-dev (>= 0.2, with the schnorrsig module). The relay falls back to the WASM pool when it is not built.
+# node-gyp ships inside npm; headers come from the running node's prefix when they are installed there
+# (Debian's nodejs puts them in /usr/include/node), otherwise node-gyp fetches the matching ones.
+NODE_GYP ?= $(NODEJS) $(shell npm root -g)/npm/node_modules/node-gyp/bin/node-gyp.js
+NODE_PREFIX := $(shell $(NODEJS) -p "require('path').resolve(process.execPath, '../..')")
+NODE_GYP_DIR_FLAG := $(if $(wildcard $(NODE_PREFIX)/include/node/node_api.h),--nodedir=$(NODE_PREFIX))
+
+native:
+	@test -f /usr/include/secp256k1_schnorrsig.h || { echo "native: /usr/include/secp256k1_schnorrsig.h missing (apt-get install libsecp256k1-dev)" >&2; exit 1; }
+	$(NODE_GYP) rebuild -C relay/native/secp256k1 $(NODE_GYP_DIR_FLAG)
+
+native-clean:
+	rm -rf relay/native/secp256k1/build
 
 typecheck: node_modules
 	$(NPX) tsc -b
@@ -33,7 +48,11 @@ demo-relay: build
 	$(NPX) tsx scripts/demo.ts
 
 ## Benchmarks print figures (with a baseline measured in the same run); they are not tests.
-bench: bench-ingest bench-proxy bench-outage bench-network bench-byzantine
+bench: bench-verify bench-ingest bench-proxy bench-outage bench-network bench-byzantine
+
+## native libsecp256k1 (when built) vs tiny-secp256k1 (WASM) vs @noble/secp256k1, per core, with the load average.
+bench-verify: build
+	$(NPX) tsx bench/verify/index.ts
 
 bench-ingest: build
 	$(NPX) tsx bench/ingest/index.ts

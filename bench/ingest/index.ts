@@ -1,5 +1,6 @@
 // Ingest benchmark: publish pre-signed events over K WebSocket connections and time every publish→OK,
-// next to the signature verifiers' raw throughput (tiny-secp256k1 pool vs the @noble/secp256k1 baseline).
+// next to the signature verifiers' raw throughput (tiny-secp256k1 and, when built, native libsecp256k1 pools vs the
+// @noble/secp256k1 baseline; bench/verify compares them in more placements).
 //
 //   npx tsx bench/ingest/index.ts [--events 20000] [--connections 4] [--window 128] [--url ws://127.0.0.1:7777]
 //
@@ -13,7 +14,7 @@ import { generateSignedEventsParallel } from '../lib/events.js';
 import { startRelayChild, type RelayChild } from '../lib/relay-child.js';
 import { perSecond, summarize } from '../lib/stats.js';
 import { fmt, printTable } from '../lib/table.js';
-import { measureNoble, measurePool } from '../lib/verify-throughput.js';
+import { measureNoble, measurePool, nativeAvailable } from '../lib/verify-throughput.js';
 
 const { values } = parseArgs({
   options: {
@@ -154,7 +155,9 @@ async function main(): Promise<void> {
   const noble = await measureNoble(nobleItems);
   const pool1 = await measurePool(verifyItems, 1, cores);
   const poolN = verifyWorkers > 1 ? await measurePool(verifyItems, verifyWorkers, cores) : undefined;
-  const rows = [noble, pool1, ...(poolN ? [poolN] : [])].map((r) => ({
+  // The relay started below uses the native addon when it is built (verifier: auto), so its figure belongs here too.
+  const nativePool = nativeAvailable().ok ? await measurePool(verifyItems, Math.max(1, verifyWorkers), cores, undefined, 'native') : undefined;
+  const rows = [noble, pool1, ...(poolN ? [poolN] : []), ...(nativePool ? [nativePool] : [])].map((r) => ({
     verifier: r.name,
     threads: r.threads,
     items: r.items,

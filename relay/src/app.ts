@@ -71,7 +71,12 @@ export class Relay {
     this.log = logger;
     const pgStore = new PgEventStore(config, logger.child({ component: 'storage' }));
     const redisCache = new RedisEventCache(config, logger.child({ component: 'cache' }));
-    this.verifier = createVerifier(config.verifyWorkers);
+    const chosen = createVerifier(config.verifyWorkers, config.verifier);
+    this.verifier = chosen.verifier;
+    logger.info(
+      { verifier: chosen.backend, verifyWorkers: chosen.workers, ...(chosen.fallback ? { fallback: chosen.fallback } : {}) },
+      chosen.workers > 0 ? `signature verifier: ${chosen.backend} in ${chosen.workers} worker threads` : `signature verifier: ${chosen.backend} on the main thread`,
+    );
     this.dbProbe = new DependencyProbe('database', () => pgStore.ping(), PROBE_INTERVAL_MS, logger.child({ component: 'health' }), PROBE_TIMEOUT_MS);
     this.cacheProbe = new DependencyProbe('cache', () => redisCache.ping(), PROBE_INTERVAL_MS, logger.child({ component: 'health' }), PROBE_TIMEOUT_MS);
     this.storage = new StorageFaults({ config, pg: pgStore, redis: redisCache, verifier: this.verifier, dbProbe: this.dbProbe, cacheProbe: this.cacheProbe, metrics: this.metrics, logger });

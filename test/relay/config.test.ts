@@ -46,6 +46,11 @@ t.test('errors name the key, the value and where it came from', async (t) => {
   t.throws(() => loadConfig({ flags: { 'req-catchup-page-size': '100000' } }), { message: /req_catchup_page_size must be <= 5000/ });
   t.throws(() => loadConfig({ env: { RELAY_REQ_CATCHUP_OVERLAP_SECONDS: '-1' } }), { message: /req_catchup_overlap_seconds must be >= 0/ });
   t.equal(loadConfig({ flags: { 'req-catchup-page-size': '20' } }).reqCatchupPageSize, 20);
+  // The signature library: one of four names.
+  t.equal(DEFAULT_CONFIG.verifier, 'auto');
+  t.throws(() => loadConfig({ env: { RELAY_VERIFIER: 'libsecp' } }), { message: /verifier must be one of auto, native, wasm, noble.*RELAY_VERIFIER/ });
+  t.equal(loadConfig({ flags: { verifier: 'wasm' } }).verifier, 'wasm');
+  t.equal(loadConfig({ file: file('verifier.yaml', 'verifier: noble\n') }).verifier, 'noble');
 });
 
 t.test('the CLI exits 2 with the message on stderr', async (t) => {

@@ -1,5 +1,5 @@
-// Both SignatureVerifier implementations against the BIP-340 vectors, each other, nostr-tools events,
-// malformed input, and worker crashes/hangs in the pool.
+// The noble and tiny-secp256k1 (WASM pool) verifiers against the BIP-340 vectors, each other, nostr-tools events,
+// malformed input, and worker crashes/hangs in the pool. The native addon has its own file (native-verifier.test.ts).
 import t from 'tap';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -9,6 +9,8 @@ import { computeEventId } from '../../relay/src/nostr/event.js';
 import { NobleVerifier, nobleVerifySync } from '../../relay/src/crypto/noble-verifier.js';
 import { WorkerPoolVerifier } from '../../relay/src/crypto/worker-pool-verifier.js';
 import { createVerifier } from '../../relay/src/crypto/create-verifier.js';
+import { MainThreadVerifier } from '../../relay/src/crypto/main-thread-verifier.js';
+import type { NativeLoad } from '../../relay/src/crypto/native-secp256k1.js';
 import type { SignatureVerifier } from '../../relay/src/crypto/types.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -248,16 +250,28 @@ t.test('close rejects queued work and later calls', async (t) => {
   t.equal(p.stats().readyWorkers, 0, 'no live workers after close');
 });
 
-t.test('createVerifier picks the implementation from the worker count', async (t) => {
-  const a = createVerifier(0);
-  const b = createVerifier(1);
+t.test('createVerifier picks the library from the setting and the place from the worker count', async (t) => {
+  const notBuilt = (): NativeLoad => ({ ok: false, reason: 'not built (run `make native`)', path: '/nowhere/secp256k1_verify.node' });
+  const a = createVerifier(0, 'auto', notBuilt);
+  const b = createVerifier(1, 'auto', notBuilt);
+  const c = createVerifier(0, 'wasm');
+  const d = createVerifier(1, 'noble');
   t.teardown(async () => {
-    await a.close();
-    await b.close();
+    for (const x of [a, b, c, d]) await x.verifier.close();
   });
-  t.ok(a instanceof NobleVerifier, '0 workers → noble');
-  t.ok(b instanceof WorkerPoolVerifier, '1 worker → pool');
+  t.ok(a.verifier instanceof NobleVerifier, 'auto without the addon, 0 workers → noble');
+  t.match(a, { backend: 'noble', workers: 0, fallback: /not built/ }, 'the fallback says why');
+  t.ok(b.verifier instanceof WorkerPoolVerifier, 'auto without the addon, 1 worker → pool');
+  t.match(b, { backend: 'wasm', workers: 1, fallback: /not built/ });
+  t.ok(c.verifier instanceof MainThreadVerifier && !(c.verifier instanceof NobleVerifier), 'wasm, 0 workers → WASM on the main thread');
+  t.equal(c.backend, 'wasm');
+  t.ok(d.verifier instanceof WorkerPoolVerifier && (d.verifier as WorkerPoolVerifier).backend === 'noble', 'noble, 1 worker → noble in a worker');
+  t.throws(() => createVerifier(1, 'native', notBuilt), /verifier native: the libsecp256k1 addon not built/, 'an explicit native that cannot load is an error');
   const ev = finalizeEvent({ kind: 1, created_at: 1_700_000_000, tags: [], content: 'factory' }, generateSecretKey());
-  t.equal(await a.verify(ev.id, ev.pubkey, ev.sig), true);
-  t.equal(await b.verify(ev.id, ev.pubkey, ev.sig), true);
+  for (const [name, x] of [['a', a], ['b', b], ['c', c], ['d', d]] as const) {
+    t.equal(await x.verifier.verify(ev.id, ev.pubkey, ev.sig), true, `${name} verifies a good event`);
+    t.equal(await x.verifier.verify(ev.id, ev.pubkey, flipHexDigit(ev.sig, 9)), false, `${name} refuses a forged one`);
+  }
+  await (d.verifier as WorkerPoolVerifier).ready();
+  t.same((d.verifier as WorkerPoolVerifier).stats().readyBackends, ['noble'], 'the workers loaded the backend they were asked for');
 });

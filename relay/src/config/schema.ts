@@ -1,3 +1,5 @@
+import type { VerifierChoice } from '../crypto/verifier-choice.js';
+
 /** The relay's whole configuration. Every key can come from the YAML file, an env var or a flag (see load.ts). */
 export interface RelayConfig {
   /** Client WebSocket listener (NIP-01) and NIP-11 document. */
@@ -34,6 +36,8 @@ export interface RelayConfig {
   cacheRecentEvents: number;
   /** Worker threads verifying signatures (0 = verify on the main thread with the reference implementation). */
   verifyWorkers: number;
+  /** Which BIP-340 library verifies (auto: the native libsecp256k1 addon when built, else WASM / noble). */
+  verifier: VerifierChoice;
   /** NIP-11 name/description. */
   relayName: string;
   relayDescription: string;
@@ -149,6 +153,7 @@ export const DEFAULT_CONFIG: RelayConfig = {
   dedupTtlSeconds: 3600,
   cacheRecentEvents: 10000,
   verifyWorkers: 2,
+  verifier: 'auto',
   relayName: 'chaos-relay',
   relayDescription: 'A resilient Nostr relay (NIP-01) on PostgreSQL and Redis',
   limits: {

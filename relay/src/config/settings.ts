@@ -1,3 +1,4 @@
+import { VERIFIER_CHOICES } from '../crypto/verifier-choice.js';
 import type { RelayConfig } from './schema.js';
 
 /** How one setting is read from the YAML file, the environment and the command line. */
@@ -39,6 +40,12 @@ export const SETTINGS: SettingSpec[] = [
   { path: 'dedupTtlSeconds', type: 'int', min: 1, describe: 'Lifetime of dedup marks in Redis, seconds' },
   { path: 'cacheRecentEvents', type: 'int', min: 0, describe: 'Recent events kept in the Redis cache' },
   { path: 'verifyWorkers', type: 'int', min: 0, max: 64, describe: 'Signature verification worker threads (0 = main thread)' },
+  {
+    path: 'verifier',
+    type: 'string',
+    choices: VERIFIER_CHOICES,
+    describe: 'Signature library: auto (native libsecp256k1 if built by `make native`, else tiny-secp256k1 WASM, or noble with 0 workers), native, wasm, noble',
+  },
   { path: 'relayName', type: 'string', describe: 'NIP-11 name' },
   { path: 'relayDescription', type: 'string', describe: 'NIP-11 description' },
   { path: 'logLevel', type: 'string', choices: LOG_LEVELS, describe: 'pino log level' },

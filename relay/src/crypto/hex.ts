@@ -1,5 +1,5 @@
 /**
- * Strict lowercase-hex decoding shared by both verifiers, so they accept exactly the same inputs
+ * Strict lowercase-hex decoding shared by every verifier backend, so they accept exactly the same inputs
  * (NIP-01 requires lowercase hex; the relay's shape check rejects anything else anyway).
  */
 

@@ -1,25 +1,20 @@
 /**
- * worker_threads entry: verifies batches of (id, pubkey, sig) hex triples with tiny-secp256k1 (libsecp256k1 in WASM).
- * Hex decoding happens here so the main thread only pays for postMessage of short strings.
+ * worker_threads entry: verifies batches of (id, pubkey, sig) hex triples with the backend named in workerData
+ * (native libsecp256k1, tiny-secp256k1 WASM, or noble). Hex decoding happens here so the main thread only pays for
+ * postMessage of short strings.
  */
-import { parentPort } from 'node:worker_threads';
-import { verifySchnorr } from 'tiny-secp256k1';
-import { decodeTriple } from './hex.js';
-import type { WorkerRequest, WorkerResponse } from './worker-protocol.js';
+import { parentPort, workerData } from 'node:worker_threads';
+import { VERIFIER_BACKENDS, loadBackend, type VerifierBackend } from './backends.js';
+import type { WorkerData, WorkerRequest, WorkerResponse } from './worker-protocol.js';
 
 if (!parentPort) throw new Error('verify-worker must be started as a worker thread');
 const port = parentPort;
 
-function verifyOne(id: unknown, pubkey: unknown, sig: unknown): boolean {
-  const t = decodeTriple(id, pubkey, sig);
-  if (!t) return false;
-  try {
-    return verifySchnorr(t.msg, t.pubkey, t.sig);
-  } catch {
-    // tiny-secp256k1 throws for a pubkey that is not on the curve; that is just an invalid signature.
-    return false;
-  }
-}
+const requested = (workerData as Partial<WorkerData> | undefined)?.backend ?? 'wasm';
+if (!VERIFIER_BACKENDS.includes(requested)) throw new Error(`unknown verifier backend ${String(requested)}`);
+const backend: VerifierBackend = requested;
+// A backend that cannot load here fails the worker at startup, which the pool reports instead of hanging.
+const verifyOne = await loadBackend(backend);
 
 port.on('message', (req: WorkerRequest) => {
   const n = Math.floor(req.flat.length / 3);
@@ -29,6 +24,6 @@ port.on('message', (req: WorkerRequest) => {
   port.postMessage(res, [results.buffer]);
 });
 
-// Announced after tiny-secp256k1's WASM module has been instantiated by the import above.
-const ready: WorkerResponse = { type: 'ready' };
+// Announced once the backend is loaded (WASM instantiated, addon self-checked).
+const ready: WorkerResponse = { type: 'ready', backend };
 port.postMessage(ready);

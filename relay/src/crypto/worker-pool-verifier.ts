@@ -2,7 +2,8 @@ import { cpus } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { plausibleTriple } from './hex.js';
 import type { SignatureVerifier } from './types.js';
-import type { WorkerRequest, WorkerResponse } from './worker-protocol.js';
+import type { VerifierBackend } from './backends.js';
+import type { WorkerData, WorkerRequest, WorkerResponse } from './worker-protocol.js';
 
 export interface WorkerPoolOptions {
   /** Number of worker threads; defaults to the number of CPUs. */
@@ -13,6 +14,8 @@ export interface WorkerPoolOptions {
   batchTimeoutMs?: number;
   /** Override for the worker entry (tests); defaults to verify-worker next to this module. */
   workerUrl?: URL;
+  /** Library the workers verify with; default tiny-secp256k1 (WASM). */
+  backend?: VerifierBackend;
 }
 
 export interface WorkerPoolStats {
@@ -24,6 +27,10 @@ export interface WorkerPoolStats {
   inFlightItems: number;
   batchesSent: number;
   itemsVerified: number;
+  /** The backend the workers were asked to load. */
+  backend: VerifierBackend;
+  /** Backends the live workers reported loading (the test workers report none). */
+  readyBackends: VerifierBackend[];
 }
 
 interface Pending {
@@ -39,6 +46,8 @@ interface Slot {
   index: number;
   worker: Worker;
   ready: boolean;
+  /** What the worker said it loaded in its ready message. */
+  loadedBackend?: VerifierBackend;
   /** Set once this worker has been given up on, so its later events are ignored. */
   dead: boolean;
   inFlight: Map<number, Batch>;
@@ -59,18 +68,18 @@ const DEFAULT_WORKER_URL = new URL(RUNNING_FROM_SOURCE ? './verify-worker.ts' : 
  * sources) still needs a TS loader, and Node 20 does not carry the parent's loader hooks into workers — so a tiny
  * ESM bootstrap registers tsx inside the worker first and then imports the entry.
  */
-function startWorker(url: URL): Worker {
+function startWorker(url: URL, workerData: WorkerData): Worker {
   const execArgv = withoutPreloads(process.execArgv);
-  if (!url.pathname.endsWith('.ts')) return new Worker(url, { execArgv });
+  if (!url.pathname.endsWith('.ts')) return new Worker(url, { execArgv, workerData });
   let tsxApi: string;
   try {
     tsxApi = import.meta.resolve('tsx/esm/api');
   } catch {
     // No tsx installed: keep the inherited loader flags and hope they cover workers.
-    return new Worker(url);
+    return new Worker(url, { workerData });
   }
   const bootstrap = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(url.href)}); });`;
-  return new Worker(bootstrap, { eval: true, execArgv });
+  return new Worker(bootstrap, { eval: true, execArgv, workerData });
 }
 
 function withoutPreloads(args: string[]): string[] {
@@ -84,7 +93,8 @@ function withoutPreloads(args: string[]): string[] {
 }
 
 /**
- * SignatureVerifier backed by worker_threads running tiny-secp256k1 (~10x noble per core).
+ * SignatureVerifier backed by worker_threads running one backend (native libsecp256k1 or tiny-secp256k1 WASM, both
+ * far faster than noble per core; bench/verify prints the figures).
  *
  * Requests arriving within one event-loop turn are coalesced into messages of up to `maxBatch` items, which
  * amortises postMessage/structured-clone cost; each message goes to the worker with the fewest items in flight.
@@ -96,6 +106,7 @@ export class WorkerPoolVerifier implements SignatureVerifier {
   private readonly maxBatch: number;
   private readonly batchTimeoutMs: number;
   private readonly workerUrl: URL;
+  readonly backend: VerifierBackend;
   private readonly slots: Slot[] = [];
   private queue: Array<{ triple: [string, string, string]; pending: Pending }> = [];
   private flushScheduled = false;
@@ -116,6 +127,7 @@ export class WorkerPoolVerifier implements SignatureVerifier {
     this.maxBatch = Math.max(1, Math.floor(options.maxBatch ?? 64));
     this.batchTimeoutMs = options.batchTimeoutMs ?? 30_000;
     this.workerUrl = options.workerUrl ?? DEFAULT_WORKER_URL;
+    this.backend = options.backend ?? 'wasm';
     for (let i = 0; i < this.size; i++) this.slots.push(this.spawn(i));
     this.watchdog = setInterval(() => this.checkHung(), Math.min(1_000, this.batchTimeoutMs));
     this.watchdog.unref();
@@ -162,6 +174,8 @@ export class WorkerPoolVerifier implements SignatureVerifier {
       inFlightItems,
       batchesSent: this.batchesSent,
       itemsVerified: this.itemsVerified,
+      backend: this.backend,
+      readyBackends: [...new Set(this.slots.filter((s) => s.ready && !s.dead && s.loadedBackend).map((s) => s.loadedBackend!))],
     };
   }
 
@@ -191,7 +205,7 @@ export class WorkerPoolVerifier implements SignatureVerifier {
   }
 
   private spawn(index: number): Slot {
-    const worker = startWorker(this.workerUrl);
+    const worker = startWorker(this.workerUrl, { backend: this.backend });
     const slot: Slot = { index, worker, ready: false, dead: false, inFlight: new Map(), inFlightItems: 0, lastProgress: Date.now() };
     worker.on('message', (msg: WorkerResponse) => this.onMessage(slot, msg));
     worker.on('error', (err) => this.onWorkerGone(slot, `verify worker ${index} failed: ${err.message}`));
@@ -204,6 +218,7 @@ export class WorkerPoolVerifier implements SignatureVerifier {
     slot.lastProgress = Date.now();
     if (msg.type === 'ready') {
       slot.ready = true;
+      slot.loadedBackend = msg.backend;
       this.startupFailures = 0;
       if (this.allReady()) for (const w of this.readyWaiters.splice(0)) w.resolve();
       return;
