@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODEJS ?= node
 NPX ?= npx
 
-.PHONY: all install build native native-clean test demo demo-relay bench bench-verify bench-ingest bench-proxy bench-outage bench-network bench-byzantine clean typecheck
+.PHONY: all install build native native-clean test demo demo-relay bench bench-verify bench-ingest bench-proxy bench-outage bench-network bench-byzantine bench-fanout clean typecheck
 
 all: build
 
@@ -48,7 +48,7 @@ demo-relay: build
 	$(NPX) tsx scripts/demo.ts
 
 ## Benchmarks print figures (with a baseline measured in the same run); they are not tests.
-bench: bench-verify bench-ingest bench-proxy bench-outage bench-network bench-byzantine
+bench: bench-verify bench-ingest bench-proxy bench-outage bench-network bench-byzantine bench-fanout
 
 ## native libsecp256k1 (when built) vs tiny-secp256k1 (WASM) vs @noble/secp256k1, per core, with the load average.
 bench-verify: build
@@ -68,6 +68,10 @@ bench-network: build
 
 bench-byzantine: build
 	$(NPX) tsx bench/byzantine/index.ts
+
+## 10,000 connections with 2 live subscriptions each under 1,000 events/s: fan-out p50/p99 and relay RSS, next to a 100-connection baseline.
+bench-fanout: build
+	$(NPX) tsx bench/fanout/index.ts
 
 clean:
 	$(NPX) tsc -b --clean

@@ -14,6 +14,8 @@ export interface GenerateOptions {
   /** Called every `progressEvery` events with the count so far (signing 20k events takes a while). */
   onProgress?: (done: number) => void;
   progressEvery?: number;
+  /** Parallel signing only: each event also gets one of this many `t` tags, `topic-<n % topics>`. */
+  topics?: number;
 }
 
 /** Signs `count` distinct events with nostr-tools; a per-run nonce keeps them distinct across runs too. */
@@ -50,7 +52,7 @@ export async function generateSignedEventsParallel(count: number, options: Gener
       const n = Math.max(0, Math.min(per, count - offset));
       return new Promise<VerifiedEvent[]>((resolve, reject) => {
         const w = new Worker(new URL('./sign-worker.mjs', import.meta.url), {
-          workerData: { count: n, authors: Math.max(1, Math.ceil((options.authors ?? 50) / threads)), kind: options.kind ?? 1, createdAt, nonce, offset, pad },
+          workerData: { count: n, authors: Math.max(1, Math.ceil((options.authors ?? 50) / threads)), kind: options.kind ?? 1, createdAt, nonce, offset, pad, topics: options.topics ?? 0 },
         });
         w.once('message', (evs: VerifiedEvent[]) => {
           resolve(evs);

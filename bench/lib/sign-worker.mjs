@@ -5,7 +5,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { parentPort, workerData } from 'node:worker_threads';
 import * as ecc from 'tiny-secp256k1';
 
-const { count, authors, kind, createdAt, nonce, offset, pad } = workerData;
+const { count, authors, kind, createdAt, nonce, offset, pad, topics } = workerData;
 const keys = Array.from({ length: Math.max(1, authors) }, () => {
   for (;;) {
     const secret = randomBytes(32);
@@ -16,7 +16,8 @@ const events = [];
 for (let i = 0; i < count; i++) {
   const n = offset + i;
   const key = keys[n % keys.length];
-  const tags = [['t', 'bench']];
+  // With `topics`, each event also carries one of that many topic tags (bench/fanout's subscriptions select on them).
+  const tags = topics > 0 ? [['t', 'bench'], ['t', `topic-${n % topics}`]] : [['t', 'bench']];
   const content = `bench ${nonce} #${n} ${pad}`;
   const id = createHash('sha256').update(JSON.stringify([0, key.pubkey, createdAt, kind, tags, content])).digest();
   const sig = Buffer.from(ecc.signSchnorr(id, key.secret, randomBytes(32))).toString('hex');
