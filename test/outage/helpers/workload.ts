@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { generateSecretKey } from 'nostr-tools/pure';
 import { RawClient, signed } from '../../helpers/ws-client.js';
 
 export interface WorkloadReport {
@@ -15,6 +16,9 @@ export interface WorkloadReport {
  * Publishes signed kind-1 events continuously from a few connections and records every answer. Connection losses
  * (a relay killed on purpose) count as unanswered and the worker reconnects, so the workload outlives a relay restart.
  */
+/** Per worker: 150 publishes a second at most, under the relay's default 200/s per connection and per pubkey. */
+const MIN_INTERVAL_MS = 1000 / 150;
+
 export class Workload {
   readonly report: WorkloadReport = { acked: new Set(), attempted: new Set(), refused: [], unanswered: 0 };
   private running = false;
@@ -35,7 +39,14 @@ export class Workload {
 
   private async work(): Promise<void> {
     let client: RawClient | null = null;
+    // Its own key, and at most one publish per MIN_INTERVAL_MS: a closed loop on a fast run otherwise passes the
+    // relay's default limits (2,000 events per 10 s per connection and per pubkey) and gets `rate-limited:`.
+    const key = generateSecretKey();
+    let lastStart = 0;
     while (this.running) {
+      const wait = lastStart + MIN_INTERVAL_MS - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      lastStart = performance.now();
       if (!client) {
         try {
           client = await RawClient.connect(this.url());
@@ -45,7 +56,7 @@ export class Workload {
         }
       }
       // A tag, so that a second insertion of the same event would show as a second event_tags row (see idsInDatabase).
-      const ev = signed({ content: `outage workload ${Math.random()}`, tags: [['t', 'outage-workload']] });
+      const ev = signed({ content: `outage workload ${Math.random()}`, tags: [['t', 'outage-workload']] }, key);
       this.report.attempted.add(ev.id);
       try {
         const res = await client.publish(ev, this.timeoutMs);
