@@ -181,6 +181,9 @@ function validateCrossField(config: RelayConfig): void {
   if (config.limits.defaultLimit > config.limits.maxLimit) {
     throw new ConfigError('config: limits.default_limit must be <= limits.max_limit');
   }
+  if (config.syncWindowRecords > config.negentropyMaxRecords) {
+    throw new ConfigError('config: sync_window_records must be <= negentropy_max_records');
+  }
   for (const [key, url, protocols] of [
     ['database_url', config.databaseUrl, ['postgres:', 'postgresql:']],
     ['redis_url', config.redisUrl, ['redis:', 'rediss:']],

@@ -85,6 +85,8 @@ export interface RelayConfig {
   peerMaxHops: number;
   syncIntervalMs: number;
   syncWindowSeconds: number;
+  /** Most of our records in one reconciliation window (one NIP-77 session per window). */
+  syncWindowRecords: number;
   negentropyMaxRecords: number;
   /** Wait for the answer to our NEG-OPEN before taking the peer as one without NIP-77 (REQ catch-up instead). */
   negentropyOpenTimeoutMs: number;
@@ -209,6 +211,7 @@ export const DEFAULT_CONFIG: RelayConfig = {
   peerMaxHops: 8,
   syncIntervalMs: 60000,
   syncWindowSeconds: 0,
+  syncWindowRecords: 50000,
   negentropyMaxRecords: 1000000,
   negentropyOpenTimeoutMs: 10000,
   reqCatchupOverlapSeconds: 60,

@@ -76,6 +76,7 @@ export const SETTINGS: SettingSpec[] = [
   { path: 'peerMaxHops', type: 'int', min: 1, max: 64, describe: 'Most relay-to-relay hops a forwarded event travels' },
   { path: 'syncIntervalMs', type: 'int', min: 0, describe: 'Negentropy anti-entropy period per peer, ms (0: only when a link comes up)' },
   { path: 'syncWindowSeconds', type: 'int', min: 0, describe: 'Reconcile events newer than this many seconds (0: the whole set)' },
+  { path: 'syncWindowRecords', type: 'int', min: 1, describe: 'Most of our records per reconciliation window: sync runs one NIP-77 session per time window, so memory is bounded by the window, not the set (<= negentropy_max_records)' },
   { path: 'negentropyMaxRecords', type: 'int', min: 1, describe: 'Most records one NIP-77 session reconciles' },
   { path: 'negentropyOpenTimeoutMs', type: 'int', min: 100, max: 600000, describe: 'Wait for the answer to NEG-OPEN before a peer is taken as one without NIP-77 (REQ catch-up instead), ms' },
   { path: 'reqCatchupOverlapSeconds', type: 'int', min: 0, max: 86400, describe: 'REQ catch-up with a peer without NIP-77 re-reads this many seconds before its cursor (late or clock-skewed events)' },

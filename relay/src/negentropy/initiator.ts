@@ -1,5 +1,5 @@
 import type { Filter } from '../nostr/filter.js';
-import { fromHex, toHex } from './encoding.js';
+import { bound, fromHex, Mode, PROTOCOL_VERSION, toHex, Writer } from './encoding.js';
 import { Reconciler } from './reconcile.js';
 import type { NegentropyVector } from './storage.js';
 
@@ -18,7 +18,32 @@ export interface InitiatorResult {
   rounds: number;
 }
 
-export class NegentropyRemoteError extends Error {}
+/** The responder answered NEG-ERR; `reason` is its text (e.g. `blocked: too many records ...`). */
+export class NegentropyRemoteError extends Error {
+  constructor(readonly reason: string) {
+    super(`responder refused: ${reason}`);
+  }
+}
+
+/**
+ * A set known by its fingerprint only, loaded if the responder finds a difference. The first message is one
+ * range over everything: equal sets end after one round trip without either side's records in memory.
+ */
+export interface SummarisedSet {
+  count: number;
+  fingerprint: Uint8Array;
+  load(): Promise<NegentropyVector>;
+}
+
+/** The initiator's first message for a set known by its fingerprint: one Fingerprint range up to infinity. */
+export function wholeSetMessage(fingerprint: Uint8Array): Uint8Array {
+  const out = new Writer();
+  out.byte(PROTOCOL_VERSION);
+  out.bound(bound(Infinity));
+  out.varint(Mode.Fingerprint);
+  out.bytes(fingerprint);
+  return out.result();
+}
 
 /** A channel's `next` found no frame within its timeout (the link is still up). */
 export class NegentropyTimeoutError extends Error {}
@@ -40,25 +65,30 @@ export class NegentropyUnsupportedError extends Error {
  */
 export async function reconcileWith(
   channel: NegentropyChannel,
-  storage: NegentropyVector,
+  storage: NegentropyVector | SummarisedSet,
   filter: Filter,
   options: { subId: string; frameSizeLimit: number; timeoutMs: number; openTimeoutMs?: number },
 ): Promise<InitiatorResult> {
-  const reconciler = new Reconciler(storage, true, options.frameSizeLimit);
+  let reconciler = 'load' in storage ? null : new Reconciler(storage, true, options.frameSizeLimit);
+  const first = reconciler ? reconciler.initiate() : wholeSetMessage((storage as SummarisedSet).fingerprint);
   const have: string[] = [];
   const need: string[] = [];
   let rounds = 0;
   const wireFilter: Record<string, unknown> = { ...filter };
   delete wireFilter.tags;
   for (const [letter, values] of Object.entries(filter.tags ?? {})) wireFilter[`#${letter}`] = values;
-  channel.send(['NEG-OPEN', options.subId, wireFilter, toHex(reconciler.initiate())]);
+  channel.send(['NEG-OPEN', options.subId, wireFilter, toHex(first)]);
   try {
     for (;;) {
       const frame = rounds === 0 ? await firstAnswer(channel, options.subId, options.openTimeoutMs ?? options.timeoutMs) : await channel.next(options.subId, options.timeoutMs);
-      if (frame[0] === 'NEG-ERR') throw new NegentropyRemoteError(`responder refused: ${String(frame[2]).slice(0, 200)}`);
+      if (frame[0] === 'NEG-ERR') throw new NegentropyRemoteError(String(frame[2]).slice(0, 200));
       if (frame[0] !== 'NEG-MSG') throw new NegentropyUnsupportedError('refused', `NEG-OPEN answered with ${String(frame[0]).slice(0, 20)}: ${String(frame[frame[0] === 'CLOSED' ? 2 : 1]).slice(0, 200)}`);
       rounds++;
-      const result = reconciler.reconcile(fromHex(String(frame[2])));
+      const answer = fromHex(String(frame[2]));
+      // Only the version byte: every range matched, nothing to load.
+      if (!reconciler && answer.length === 1 && answer[0] === PROTOCOL_VERSION) return { have, need, rounds };
+      reconciler ??= new Reconciler(await (storage as SummarisedSet).load(), true, options.frameSizeLimit);
+      const result = reconciler.reconcile(answer);
       have.push(...result.have);
       need.push(...result.need);
       if (result.output === null) return { have, need, rounds };

@@ -1,12 +1,15 @@
 import type { Logger } from 'pino';
 import type pg from 'pg';
 import type { RelayLimits } from '../config/schema.js';
-import { FilterError, parseFilter } from '../nostr/filter.js';
+import { FilterError, parseFilter, type Filter } from '../nostr/filter.js';
 import type { ClientConnection } from '../server/connection.js';
 import type { MessageHandler } from '../server/connection.js';
-import { fromHex, NegentropyError, toHex } from './encoding.js';
+import { compareBytes, fromHex, NegentropyError, PROTOCOL_VERSION, toHex } from './encoding.js';
+import { wholeSetMessage } from './initiator.js';
 import { Reconciler } from './reconcile.js';
 import { loadRecords, NegentropyVector, TooManyRecordsError } from './storage.js';
+import type { EventTimeChanges } from './time-changes.js';
+import type { WindowSummaries } from './window-summaries.js';
 
 export interface ResponderOptions {
   pool: pg.Pool;
@@ -19,6 +22,14 @@ export interface ResponderOptions {
   frameSizeLimit: number;
   logger: Logger;
   onSession?: (connection: ClientConnection, records: number) => void;
+  /**
+   * Cached window fingerprints per proven peer (null: none for this connection) and the change log that keeps
+   * them honest. A peer opening a time window with its fingerprint alone is answered from the cache when equal.
+   */
+  summariesFor?: (connection: ClientConnection) => WindowSummaries | null;
+  changes?: EventTimeChanges;
+  /** A NEG-OPEN answered from the cached fingerprint (no records loaded). */
+  onCachedMatch?: (connection: ClientConnection) => void;
   /** A client's (not a proven peer's) NEG-OPEN was refused by the client caps; default: counted on the connection. */
   onClientRefused?: (connection: ClientConnection) => void;
 }
@@ -67,6 +78,34 @@ export function negentropyHandlers(options: ResponderOptions): Record<'NEG-OPEN'
     }
   };
 
+  /**
+   * The cache applies to a peer's NEG-OPEN over a plain time window (since/until only) whose message is one
+   * fingerprint over the whole window, as our own windowed initiator sends. Null otherwise, or when the change
+   * log cannot be read (then nothing cached can be trusted).
+   */
+  const windowCache = async (c: ClientConnection, filter: Filter, hex: unknown) => {
+    const summaries = options.summariesFor?.(c);
+    if (!summaries || !options.changes || typeof hex !== 'string') return null;
+    if (filter.ids || filter.authors || filter.kinds || filter.tags) return null;
+    let theirs;
+    try {
+      theirs = fromHex(hex);
+    } catch {
+      return null;
+    }
+    if (theirs.length !== 1 + 3 + 16) return null;
+    const fingerprint = theirs.subarray(4);
+    if (compareBytes(wholeSetMessage(fingerprint), theirs) !== 0) return null;
+    try {
+      await options.changes.poll();
+    } catch {
+      return null;
+    }
+    const since = filter.since ?? 0;
+    const until = filter.until ?? Infinity;
+    return { summaries, since, until, theirs: fingerprint, summary: summaries.get(since, until) };
+  };
+
   return {
     'NEG-OPEN': async (c, message) => {
       const [, subId, rawFilter, hex] = message;
@@ -98,9 +137,18 @@ export function negentropyHandlers(options: ResponderOptions): Record<'NEG-OPEN'
       }
       const loading: Loading = { loading: true };
       sessions.set(subId, loading);
+      const cache = peer ? await windowCache(c, filter, hex) : null;
+      if (sessions.get(subId) !== loading) return;
+      if (cache?.summary && compareBytes(cache.summary.fingerprint, cache.theirs) === 0) {
+        sessions.delete(subId);
+        options.onCachedMatch?.(c);
+        c.send(JSON.stringify(['NEG-MSG', subId, toHex(Uint8Array.of(PROTOCOL_VERSION))]));
+        return;
+      }
       let records;
+      let expiresAt;
       try {
-        records = await loadRecords(options.pool, filter, maxRecords);
+        ({ records, expiresAt } = await loadRecords(options.pool, filter, maxRecords));
       } catch (err) {
         // Closed or replaced (same id) meanwhile: the answer belongs to nobody.
         if (sessions.get(subId) !== loading) return;
@@ -112,7 +160,12 @@ export function negentropyHandlers(options: ResponderOptions): Record<'NEG-OPEN'
         return fail(c, subId, 'error: could not read stored events; try again later');
       }
       if (sessions.get(subId) !== loading) return;
-      const session = new Reconciler(NegentropyVector.fromRecords(records), false, options.frameSizeLimit);
+      const vector = NegentropyVector.fromRecords(records);
+      if (cache) {
+        const { since, until } = cache;
+        cache.summaries.put({ since, until, count: vector.size, fingerprint: vector.fingerprint(0, vector.size), expiresAt, storedAt: Date.now() });
+      }
+      const session = new Reconciler(vector, false, options.frameSizeLimit);
       sessions.set(subId, session);
       options.onSession?.(c, records.length);
       log.debug({ subId, records: records.length, source: c.source }, 'negentropy session opened');

@@ -72,6 +72,12 @@ export class NegentropyVector {
 
 export class TooManyRecordsError extends Error {}
 
+/** Records read for reconciliation, with the earliest expires_at among them (unix seconds; Infinity for none). */
+export interface LoadedRecords {
+  records: NegentropyRecord[];
+  expiresAt: number;
+}
+
 /**
  * Reads the (created_at, id) records matching a filter straight from the events table, oldest first. Expired
  * events are left out (they are not served), and so are NIP-70 protected events: relays never forward them, so
@@ -79,14 +85,59 @@ export class TooManyRecordsError extends Error {}
  * replaced events are gone from `events` (their ids live on as tombstones), so they are never offered.
  * `limit` in the filter is ignored: reconciliation is over the whole matching set, capped at `maxRecords`.
  */
-export async function loadRecords(pool: pg.Pool, filter: Filter, maxRecords: number, nowSeconds = Math.floor(Date.now() / 1000)): Promise<NegentropyRecord[]> {
+export async function loadRecords(pool: pg.Pool, filter: Filter, maxRecords: number, nowSeconds = Math.floor(Date.now() / 1000)): Promise<LoadedRecords> {
+  const rows = await selectRecords(pool, filter, maxRecords + 1, 'e.created_at, e.id', nowSeconds);
+  if (rows.length > maxRecords) throw new TooManyRecordsError(`more than ${maxRecords} records match`);
+  return toLoaded(rows);
+}
+
+/**
+ * The next time window of at most `maxRecords` records from `since` on (up to `until`, inclusive, if finite):
+ * the window ends just before the second of the first record past the bound, so a window never splits a second.
+ * `until` is null when the whole rest fits. A second holding more than `maxRecords` records is one window of its
+ * own, up to `hardCap` records, past which TooManyRecordsError.
+ */
+export async function loadWindow(
+  pool: pg.Pool,
+  since: number,
+  until: number,
+  maxRecords: number,
+  hardCap: number,
+  nowSeconds = Math.floor(Date.now() / 1000),
+): Promise<LoadedRecords & { until: number }> {
+  const filter: Filter = Number.isFinite(until) ? { since, until } : { since };
+  // Ordered by created_at only: the index serves it, and the cut drops the boundary second whole.
+  const rows = await selectRecords(pool, filter, maxRecords + 1, 'e.created_at', nowSeconds);
+  if (rows.length <= maxRecords) return { ...toLoaded(rows), until };
+  const cut = Number(rows[maxRecords]!.created_at);
+  if (cut > since) return { ...toLoaded(rows.filter((r) => Number(r.created_at) < cut)), until: cut - 1 };
+  const whole = await selectRecords(pool, { since, until: since }, hardCap + 1, 'e.created_at', nowSeconds);
+  if (whole.length > hardCap) throw new TooManyRecordsError(`more than ${hardCap} records share the second ${since}`);
+  return { ...toLoaded(whole), until: since };
+}
+
+interface Row {
+  created_at: string;
+  id: string;
+  expires_at: string | null;
+}
+
+async function selectRecords(pool: pg.Pool, filter: Filter, limit: number, order: string, nowSeconds: number): Promise<Row[]> {
   const { values, param } = parameters();
   const where = filterConditions(filter, nowSeconds, param);
   where.push(`NOT (e.tags @> '[["-"]]'::jsonb)`);
-  const res = await pool.query<{ created_at: string; id: string }>(
-    `SELECT e.created_at, e.id FROM events e WHERE ${where.join(' AND ')} ORDER BY e.created_at, e.id LIMIT ${param(maxRecords + 1)}::int8`,
+  const res = await pool.query<Row>(
+    `SELECT e.created_at, e.id, e.expires_at FROM events e WHERE ${where.join(' AND ')} ORDER BY ${order} LIMIT ${param(limit)}::int8`,
     values,
   );
-  if (res.rows.length > maxRecords) throw new TooManyRecordsError(`more than ${maxRecords} records match`);
-  return res.rows.map((r) => ({ created_at: Number(r.created_at), id: r.id }));
+  return res.rows;
+}
+
+function toLoaded(rows: Row[]): LoadedRecords {
+  let expiresAt = Infinity;
+  const records = rows.map((r) => {
+    if (r.expires_at !== null) expiresAt = Math.min(expiresAt, Number(r.expires_at));
+    return { created_at: Number(r.created_at), id: r.id };
+  });
+  return { records, expiresAt };
 }

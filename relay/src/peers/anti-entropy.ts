@@ -2,9 +2,10 @@ import type { Logger } from 'pino';
 import type pg from 'pg';
 import type { IngestPipeline } from '../ingest/pipeline.js';
 import type { IngestSource } from '../ingest/source.js';
-import { NegentropyRemoteError, NegentropyUnsupportedError, reconcileWith } from '../negentropy/initiator.js';
-import { loadRecords, NegentropyVector } from '../negentropy/storage.js';
-import type { Filter } from '../nostr/filter.js';
+import { NegentropyRemoteError, NegentropyUnsupportedError } from '../negentropy/initiator.js';
+import type { EventTimeChanges } from '../negentropy/time-changes.js';
+import type { WindowSummaries } from '../negentropy/window-summaries.js';
+import { reconcileWindows } from '../negentropy/windowed.js';
 import { isProtected } from '../nostr/kinds.js';
 import type { EventStore } from '../storage/types.js';
 import type { PeeringMetrics } from './metrics.js';
@@ -49,6 +50,8 @@ export interface SyncStatus {
   lastFetched: number;
   lastPushed: number;
   lastRounds: number;
+  /** Of the last NIP-77 run: time windows reconciled, and how many matched by fingerprint in one round trip. */
+  lastWindows: { total: number; identical: number } | null;
   lastError: string | null;
   totalFetched: number;
   totalPushed: number;
@@ -67,6 +70,11 @@ export interface AntiEntropyOptions {
   pipeline: IngestPipeline;
   windowSeconds: number;
   maxRecords: number;
+  /** Most of our records per reconciliation window (sync_window_records). */
+  windowRecords: number;
+  /** Our windows' cached fingerprints, and the change log that keeps them honest. */
+  summaries: WindowSummaries;
+  changes: EventTimeChanges;
   metrics: PeeringMetrics;
   sourceFor: (link: PeerLink) => IngestSource;
   /** Events per second we ingest from one peer during a fetch (0: unpaced): under our own peer rate limit. */
@@ -161,7 +169,7 @@ export class AntiEntropy {
     if (!st) {
       st = {
         peer: link.url, nodeId: link.remoteNodeId, inProgress: false, runs: 0, lastSyncAt: null, lastReason: null, lastDurationMs: null,
-        lastDifferences: null, lastFetched: 0, lastPushed: 0, lastRounds: 0, lastError: null, totalFetched: 0, totalPushed: 0,
+        lastDifferences: null, lastFetched: 0, lastPushed: 0, lastRounds: 0, lastWindows: null, lastError: null, totalFetched: 0, totalPushed: 0,
         method: null, fallbackReason: null, fallbackDetail: null, cursor: null, lastCatchup: null,
       };
       this.status.set(link.url, st);
@@ -215,27 +223,45 @@ export class AntiEntropy {
 
   private async negentropyRun(link: PeerLink, st: SyncStatus, reason: string, started: number): Promise<void> {
     const { metrics } = this.options;
-    const filter: Filter = this.options.windowSeconds > 0 ? { since: Math.floor(Date.now() / 1000) - this.options.windowSeconds } : {};
-    const records = await loadRecords(this.options.pool, filter, this.options.maxRecords);
-    const vector = NegentropyVector.fromRecords(records);
-    const result = await reconcileWith(link.negentropyChannel(), vector, filter, {
-      subId: `peer-sync-${nextSession++}`,
+    let need = 0;
+    let have = 0;
+    let fetched = 0;
+    let pushed = 0;
+    const result = await reconcileWindows({
+      pool: this.options.pool,
+      channel: link.negentropyChannel(),
+      summaries: this.options.summaries,
+      changes: this.options.changes,
+      windowRecords: this.options.windowRecords,
+      maxRecords: this.options.maxRecords,
+      since: this.options.windowSeconds > 0 ? Math.floor(Date.now() / 1000) - this.options.windowSeconds : 0,
+      subId: () => `peer-sync-${nextSession++}`,
       frameSizeLimit: link.negentropyFrameLimit(),
       timeoutMs: STEP_TIMEOUT_MS,
       openTimeoutMs: this.options.openTimeoutMs,
+      onWindow: async (w) => {
+        const needIds = [...new Set(w.need)];
+        const haveIds = [...new Set(w.have)];
+        need += needIds.length;
+        have += haveIds.length;
+        metrics.syncDifferences.inc({ peer: link.url, direction: 'need' }, needIds.length);
+        metrics.syncDifferences.inc({ peer: link.url, direction: 'have' }, haveIds.length);
+        fetched += await this.fetch(link, await this.withoutTombstones(needIds));
+        pushed += await this.push(link, haveIds);
+      },
     });
-    const need = [...new Set(result.need)];
-    const have = [...new Set(result.have)];
-    metrics.syncDifferences.inc({ peer: link.url, direction: 'need' }, need.length);
-    metrics.syncDifferences.inc({ peer: link.url, direction: 'have' }, have.length);
-    const fetched = await this.fetch(link, await this.withoutTombstones(need));
-    const pushed = await this.push(link, have);
     if (link.queue.overflowed) link.queue.overflowed = false;
-    Object.assign(st, { lastDifferences: { need: need.length, have: have.length }, lastFetched: fetched, lastPushed: pushed, lastRounds: result.rounds });
+    Object.assign(st, {
+      lastDifferences: { need, have }, lastFetched: fetched, lastPushed: pushed, lastRounds: result.rounds,
+      lastWindows: { total: result.windows, identical: result.identical },
+    });
     st.totalFetched += fetched;
     st.totalPushed += pushed;
-    const summary = { peer: link.url, nodeId: link.remoteNodeId, records: vector.size, need: need.length, have: have.length, fetched, pushed, rounds: result.rounds, durationMs: Date.now() - started, reason };
-    if (need.length + have.length > 0) this.log.info(summary, 'sync found differences');
+    const summary = {
+      peer: link.url, nodeId: link.remoteNodeId, records: result.records, windows: result.windows, identicalWindows: result.identical,
+      need, have, fetched, pushed, rounds: result.rounds, durationMs: Date.now() - started, reason,
+    };
+    if (need + have > 0) this.log.info(summary, 'sync found differences');
     else this.log.debug(summary, 'sync found no differences');
   }
 
@@ -247,7 +273,7 @@ export class AntiEntropy {
       if (connection !== null && link.upSince === connection) this.caughtUp.set(link.url, connection);
       if (link.queue.overflowed) link.queue.overflowed = false;
       const { cursor, ...counts } = r;
-      Object.assign(st, { cursor, lastCatchup: counts, lastDifferences: null, lastFetched: r.stored, lastPushed: r.pushed, lastRounds: 0 });
+      Object.assign(st, { cursor, lastCatchup: counts, lastDifferences: null, lastFetched: r.stored, lastPushed: r.pushed, lastRounds: 0, lastWindows: null });
       st.totalFetched += r.stored;
       st.totalPushed += r.pushed;
       const summary = { peer: link.url, ...counts, cursor, durationMs: Date.now() - started, reason };

@@ -2,6 +2,8 @@ import pg from 'pg';
 import type { Relay } from '../app.js';
 import { NodeKey } from '../identity/node-key.js';
 import { negentropyHandlers } from '../negentropy/responder.js';
+import { EventTimeChanges } from '../negentropy/time-changes.js';
+import { WindowSummaries } from '../negentropy/window-summaries.js';
 import { AntiEntropy } from './anti-entropy.js';
 import { Forwarder } from './forwarder.js';
 import { Counter } from 'prom-client';
@@ -20,6 +22,8 @@ import { SyncCursorStore } from './sync-cursors.js';
 /** Largest NEG-MSG our responder sends, bytes before hex (peers read with a 64 MB frame limit). */
 const RESPONDER_FRAME_LIMIT = 500_000;
 const NEG_SESSIONS_PER_CONNECTION = 8;
+/** Responder-side window caches, one per proven peer node id (peers are configured or allow-listed: few). */
+const MAX_PEER_WINDOW_CACHES = 64;
 
 /**
  * Wires the relay network into a relay: node identity (sets relay.nodeId), NIP-42 peer authentication,
@@ -86,6 +90,22 @@ export function attachPeering(relay: Relay): PeerManager {
     trustsMembersOf: (author) => allowList.allows(author),
     logger: relay.log,
   });
+  // Fingerprints of our reconciliation windows (one cache, our windows) and of each peer's windows (one cache per
+  // proven peer, answered as responder), forgotten window by window as the events table changes.
+  const changes = new EventTimeChanges(pool, relay.log);
+  const ownWindows = new WindowSummaries();
+  changes.subscribe(ownWindows);
+  const peerWindows = new Map<string, WindowSummaries>();
+  const windowsOf = (nodeId: string): WindowSummaries | null => {
+    let w = peerWindows.get(nodeId);
+    if (!w) {
+      if (peerWindows.size >= MAX_PEER_WINDOW_CACHES) return null;
+      peerWindows.set(nodeId, (w = new WindowSummaries()));
+      changes.subscribe(w);
+    }
+    return w;
+  };
+  changes.start();
   const cursors = new SyncCursorStore(pool, (err, url) => log.warn({ err, peerUrl: url }, 'writing the REQ catch-up cursor failed'));
   manager.antiEntropy = new AntiEntropy({
     pool,
@@ -93,6 +113,9 @@ export function attachPeering(relay: Relay): PeerManager {
     pipeline,
     windowSeconds: config.syncWindowSeconds,
     maxRecords: config.negentropyMaxRecords,
+    windowRecords: config.syncWindowRecords,
+    summaries: ownWindows,
+    changes,
     metrics,
     sourceFor: (link) => manager.sourceFor(link),
     fetchRate: rate,
@@ -133,6 +156,9 @@ export function attachPeering(relay: Relay): PeerManager {
     maxRecords: config.negentropyMaxRecords,
     maxSessionsPerConnection: NEG_SESSIONS_PER_CONNECTION,
     frameSizeLimit: RESPONDER_FRAME_LIMIT,
+    summariesFor: (c) => (c.source.kind === 'peer' ? windowsOf(c.source.nodeId) : null),
+    changes,
+    onCachedMatch: () => metrics.syncCachedMatches.inc(),
     logger: relay.log,
   });
   for (const [type, handler] of Object.entries(neg)) server.handlers.set(type, handler);
@@ -155,6 +181,7 @@ export function attachPeering(relay: Relay): PeerManager {
   });
   relay.onStop(async () => {
     manager.stop();
+    changes.stop();
     await cursors.flush();
     await pool.end();
   });

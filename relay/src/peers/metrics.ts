@@ -6,6 +6,7 @@ const STATES = ['connecting', 'up', 'suspect', 'down', 'banned'] as const;
 export class PeeringMetrics {
   readonly forwarded: Counter;
   readonly syncDifferences: Counter;
+  readonly syncCachedMatches: Counter;
   readonly syncRuns: Counter;
   readonly queueOverflows: Counter;
   readonly identityProofs: Counter;
@@ -50,6 +51,7 @@ export class PeeringMetrics {
       },
     });
     this.forwarded = new Counter({ name: 'relay_peer_forwarded_events_total', help: 'Events forwarded live to peers', labelNames: ['peer'], registers });
+    this.syncCachedMatches = new Counter({ name: 'relay_sync_cached_window_matches_total', help: "Peers' NEG-OPENs of a time window answered from its cached fingerprint (equal, no records loaded)", registers });
     this.syncDifferences = new Counter({ name: 'relay_sync_differences_total', help: 'Differences found by negentropy, by direction (need: fetched, have: pushed)', labelNames: ['peer', 'direction'], registers });
     this.syncRuns = new Counter({ name: 'relay_sync_runs_total', help: 'Anti-entropy runs by outcome', labelNames: ['peer', 'outcome'], registers });
     this.identityProofs = new Counter({ name: 'relay_peer_identity_proofs_total', help: 'Node id proofs of dialled peers by outcome (proven, missing, refused)', labelNames: ['outcome'], registers });

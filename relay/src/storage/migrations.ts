@@ -111,6 +111,31 @@ export const MIGRATIONS: Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'change log of event times (keeps cached negentropy window fingerprints honest)',
+    sql: `
+      -- One row per statement that changed events, per distinct created_at it touched (NULL: everything, TRUNCATE).
+      -- Written by triggers, so changes made behind the relay's back (psql, a restore) are seen too. The relay
+      -- reads rows by transaction id (xid8) so a transaction that commits late is never missed, and trims what it read.
+      CREATE TABLE event_time_changes (
+        xid        XID8 NOT NULL DEFAULT pg_current_xact_id(),
+        created_at BIGINT
+      );
+      CREATE INDEX event_time_changes_xid_idx ON event_time_changes (xid);
+      CREATE FUNCTION note_event_times_new() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN INSERT INTO event_time_changes (created_at) SELECT DISTINCT created_at FROM changed_rows; RETURN NULL; END $$;
+      CREATE FUNCTION note_event_times_all() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN INSERT INTO event_time_changes (created_at) VALUES (NULL); RETURN NULL; END $$;
+      CREATE TRIGGER events_insert_times AFTER INSERT ON events REFERENCING NEW TABLE AS changed_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION note_event_times_new();
+      CREATE TRIGGER events_delete_times AFTER DELETE ON events REFERENCING OLD TABLE AS changed_rows
+        FOR EACH STATEMENT EXECUTE FUNCTION note_event_times_new();
+      -- An UPDATE may move created_at: both old and new times count. Rare (the relay never updates events).
+      CREATE TRIGGER events_update_times AFTER UPDATE ON events FOR EACH STATEMENT EXECUTE FUNCTION note_event_times_all();
+      CREATE TRIGGER events_truncate_times AFTER TRUNCATE ON events FOR EACH STATEMENT EXECUTE FUNCTION note_event_times_all();
+    `,
+  },
 ];
 
 /** Arbitrary constant: the advisory lock every relay takes while migrating, so concurrent starts serialise. */

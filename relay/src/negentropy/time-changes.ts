@@ -1,0 +1,95 @@
+import type { Logger } from 'pino';
+import type pg from 'pg';
+
+/** Something that caches per-time-window facts about the events table and must forget what a change touched. */
+export interface TimeChangeListener {
+  /** Events with this created_at changed (inserted, deleted); null: anything may have changed. */
+  invalidate(createdAt: number | null): void;
+}
+
+/** More distinct changed times than this in one poll: every listener forgets everything instead. */
+const MAX_TIMES_PER_POLL = 20_000;
+/** Polled at least this often, so the log is trimmed even when no sync asks for a poll. */
+const POLL_EVERY_MS = 30_000;
+
+/**
+ * Reads `event_time_changes` (written by triggers on `events`, migration 4) and tells the listeners which
+ * created_at values changed. Rows are read by transaction id: every row this poll cannot see belongs to a
+ * transaction at or after the xmin of this poll's snapshot, so the next poll reads from that xmin and a
+ * transaction committing late is never missed (rows already seen are read again; invalidating twice is harmless).
+ * What was read is trimmed. One relay process per database reads the log (its trim would rob a second reader).
+ */
+export class EventTimeChanges {
+  private horizon: string | null = null;
+  private running: Promise<void> | null = null;
+  private queued: Promise<void> | null = null;
+  private readonly listeners = new Set<TimeChangeListener>();
+  private timer: NodeJS.Timeout | null = null;
+  private readonly log: Logger;
+
+  constructor(private readonly pool: pg.Pool, logger: Logger) {
+    this.log = logger.child({ component: 'event-time-changes' });
+  }
+
+  subscribe(listener: TimeChangeListener): void {
+    this.listeners.add(listener);
+  }
+
+  start(): void {
+    this.timer ??= setInterval(() => void this.poll().catch(() => undefined), POLL_EVERY_MS);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+  }
+
+  /**
+   * Applies every change committed before this call. A poll already running started too early to count, so the
+   * caller waits for the one after it (shared by everyone who asked meanwhile). On a database error every
+   * listener forgets everything and the error is thrown.
+   */
+  poll(): Promise<void> {
+    if (this.queued) return this.queued;
+    const before = this.running ?? Promise.resolve();
+    const next: Promise<void> = before
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = null;
+        this.running = next;
+        return this.pollOnce();
+      })
+      .finally(() => {
+        if (this.running === next) this.running = null;
+      });
+    this.queued = next;
+    return next;
+  }
+
+  private async pollOnce(): Promise<void> {
+    try {
+      const res = await this.pool.query<{ xmin: string; times: (string | null)[] }>(
+        `SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin,
+                ARRAY(SELECT DISTINCT created_at FROM event_time_changes
+                       WHERE $1::xid8 IS NOT NULL AND xid >= $1::xid8 LIMIT ${MAX_TIMES_PER_POLL + 1}) AS times`,
+        [this.horizon],
+      );
+      const row = res.rows[0]!;
+      const times = row.times;
+      if (times.length > MAX_TIMES_PER_POLL || times.includes(null)) this.forgetAll();
+      else for (const t of times) for (const l of this.listeners) l.invalidate(Number(t));
+      const seenBefore = row.xmin;
+      this.horizon = row.xmin;
+      await this.pool.query('DELETE FROM event_time_changes WHERE xid < $1::xid8', [seenBefore]);
+    } catch (err) {
+      this.forgetAll();
+      this.log.warn({ err }, 'reading the event time change log failed; cached window fingerprints forgotten');
+      throw err;
+    }
+  }
+
+  private forgetAll(): void {
+    for (const l of this.listeners) l.invalidate(null);
+  }
+}
