@@ -4,9 +4,9 @@
 // zero bans and the link up: bulk sync is paced to the budget, `rate-limited:` answers are retried, and refusals
 // of configured peers and of our own fetches cost no reputation.
 import t, { type Test } from 'tap';
-import pg from 'pg';
 import { generateSecretKey } from 'nostr-tools/pure';
 import { nodeIdOf, peersOf, startNetwork, storedIds, waitFor, type Network } from '../helpers/cluster.js';
+import { insertDirectly } from '../helpers/direct-insert.js';
 import { fastSign } from '../helpers/malicious-node.js';
 
 // 5,000 with the default limits: this machine ingests below the default peer budget, so this variant passes on the
@@ -22,24 +22,11 @@ t.afterEach(async () => {
 const a = () => net!.node('a').relay;
 const b = () => net!.node('b').relay;
 
-async function insertDirectly(databaseUrl: string, count: number): Promise<string[]> {
+async function insertSigned(databaseUrl: string, count: number): Promise<string[]> {
   const keys = Array.from({ length: 50 }, () => generateSecretKey());
   const now = Math.floor(Date.now() / 1000);
   const events = Array.from({ length: count }, (_, i) => fastSign({ kind: 1, created_at: now - 600 - (i % 3600), tags: [], content: `heal ${i} ${Math.random()}` }, keys[i % keys.length]!));
-  const client = new pg.Client({ connectionString: databaseUrl });
-  await client.connect();
-  try {
-    for (let i = 0; i < events.length; i += 2000) {
-      const batch = events.slice(i, i + 2000);
-      await client.query(
-        `INSERT INTO events (id, pubkey, created_at, kind, tags, content, sig, raw)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::int[], $5::jsonb[], $6::text[], $7::text[], $8::text[])`,
-        [batch.map((e) => e.id), batch.map((e) => e.pubkey), batch.map((e) => e.created_at), batch.map((e) => e.kind), batch.map(() => '[]'), batch.map((e) => e.content), batch.map((e) => e.sig), batch.map((e) => JSON.stringify(e))],
-      );
-    }
-  } finally {
-    await client.end();
-  }
+  await insertDirectly(databaseUrl, events);
   return events.map((e) => e.id);
 }
 
@@ -54,7 +41,7 @@ async function healWithoutBans(t: Test, count: number, args: string[]): Promise<
   net = await startNetwork({ names: ['a', 'b'], args });
   await waitFor('both links up', async () => (await peersOf(a()))[0]?.state === 'up' && (await peersOf(b()))[0]?.state === 'up', 60_000);
   const aId = await nodeIdOf(a());
-  const ids = await insertDirectly(a().databaseUrl, count);
+  const ids = await insertSigned(a().databaseUrl, count);
   const want = new Set(ids);
   const started = Date.now();
   // Stops at the first ban (the failure this guards against) instead of waiting out the timeout.

@@ -45,6 +45,14 @@ const refuse = (message: string): IngestResult => ({ ok: false, message });
  * (Redis, then PostgreSQL) → signature (worker pool) → kind rules and batched insert → OK after commit →
  * fan-out. Cheap checks come first so floods of junk or duplicates never reach the signature workers.
  */
+export interface SubmitOptions {
+  /**
+   * PostgreSQL itself just said it lacks this id (anti-entropy found it missing): a Redis dedup mark for it is
+   * stale (the row was deleted behind our back, or restored from an older backup), so only PostgreSQL decides.
+   */
+  databaseLacksIt?: boolean;
+}
+
 export class IngestPipeline {
   readonly recent = new RecentEvents();
   private readonly guards: IngestGuard[] = [];
@@ -74,13 +82,13 @@ export class IngestPipeline {
    * Runs one untrusted event through the pipeline. `except` is the subscriber the event came from, so
    * live fan-out does not echo it back. Never throws: every outcome is an OK answer.
    */
-  async submit(candidate: unknown, source: IngestSource, except?: Subscriber): Promise<IngestResult> {
+  async submit(candidate: unknown, source: IngestSource, except?: Subscriber, options: SubmitOptions = {}): Promise<IngestResult> {
     const started = performance.now();
     const { metrics } = this.deps;
     metrics.eventsReceived.inc({ source: source.kind });
     let result: IngestResult;
     try {
-      result = await this.process(candidate, source, except);
+      result = await this.process(candidate, source, except, options);
     } catch (err) {
       // Anything unexpected is an infrastructure error for this event: say so, never OK true.
       this.log.error({ err, source: describeSource(source) }, 'ingest failed');
@@ -97,7 +105,7 @@ export class IngestPipeline {
     return result;
   }
 
-  private async process(candidate: unknown, source: IngestSource, except?: Subscriber): Promise<IngestResult> {
+  private async process(candidate: unknown, source: IngestSource, except: Subscriber | undefined, options: SubmitOptions): Promise<IngestResult> {
     const shapeError = eventShapeError(candidate);
     if (shapeError) {
       this.notifyInvalid(source, 'shape');
@@ -124,7 +132,7 @@ export class IngestPipeline {
       const shared = await pending;
       return shared.ok && shared.message === '' ? ok('duplicate: already have this event') : shared;
     }
-    const work = this.admit(event, source, except);
+    const work = this.admit(event, source, except, options);
     this.inflight.set(event.id, work);
     try {
       return await work;
@@ -133,10 +141,10 @@ export class IngestPipeline {
     }
   }
 
-  private async admit(event: NostrEvent, source: IngestSource, except?: Subscriber): Promise<IngestResult> {
+  private async admit(event: NostrEvent, source: IngestSource, except: Subscriber | undefined, options: SubmitOptions): Promise<IngestResult> {
     const ephemeral = kindClass(event.kind) === 'ephemeral';
     if (!ephemeral) {
-      const known = await this.knownState(event.id);
+      const known = await this.knownState(event.id, options.databaseLacksIt === true);
       if (known === 'stored') return ok('duplicate: already have this event');
       if (known === 'deleted') return refuse('blocked: this event was deleted');
     }
@@ -167,9 +175,9 @@ export class IngestPipeline {
   }
 
   /** Duplicate check: Redis first (cheap), then PostgreSQL. A Redis failure only skips the fast path. */
-  private async knownState(id: string): Promise<'stored' | 'deleted' | undefined> {
+  private async knownState(id: string, skipCache: boolean): Promise<'stored' | 'deleted' | undefined> {
     try {
-      if ((await this.deps.cache.seen([id])).has(id)) return 'stored';
+      if (!skipCache && (await this.deps.cache.seen([id])).has(id)) return 'stored';
     } catch (err) {
       this.deps.metrics.cacheErrors.inc({ op: 'seen' });
       this.log.debug({ err }, 'dedup cache unavailable; asking PostgreSQL');

@@ -319,10 +319,12 @@ export class AntiEntropy {
 
   /** A fetched event refused by our own rate limit (live traffic shares the budget) is submitted again after a pause. */
   private async submitRetrying(event: unknown, source: IngestSource) {
-    let result = await this.options.pipeline.submit(event, source);
+    // Fetched because our database lacks it: a Redis dedup mark saying otherwise is stale.
+    const submit = () => this.options.pipeline.submit(event, source, undefined, { databaseLacksIt: true });
+    let result = await submit();
     for (let attempt = 1; attempt <= 8 && isRateLimited(result.message); attempt++) {
       await sleep(1000 * attempt);
-      result = await this.options.pipeline.submit(event, source);
+      result = await submit();
     }
     return result;
   }
