@@ -3,12 +3,14 @@ import type pg from 'pg';
 
 /** Something that caches per-time-window facts about the events table and must forget what a change touched. */
 export interface TimeChangeListener {
-  /** Events with this created_at changed (inserted, deleted); null: anything may have changed. */
-  invalidate(createdAt: number | null): void;
+  /** Events with from <= created_at <= to changed (inserted, deleted); null: anything may have changed. */
+  invalidate(range: { from: number; to: number } | null): void;
 }
 
-/** More distinct changed times than this in one poll: every listener forgets everything instead. */
-const MAX_TIMES_PER_POLL = 20_000;
+/** The log records created_at >> BUCKET_BITS (migration 4): one row per 1024 seconds touched per statement. */
+const BUCKET_BITS = 10;
+/** More distinct changed buckets than this in one poll: every listener forgets everything instead. */
+const MAX_BUCKETS_PER_POLL = 20_000;
 /** Polled at least this often, so the log is trimmed even when no sync asks for a poll. */
 const POLL_EVERY_MS = 30_000;
 
@@ -69,19 +71,30 @@ export class EventTimeChanges {
 
   private async pollOnce(): Promise<void> {
     try {
-      const res = await this.pool.query<{ xmin: string; times: (string | null)[] }>(
+      const res = await this.pool.query<{ xmin: string; buckets: (string | null)[] }>(
         `SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin,
-                ARRAY(SELECT DISTINCT created_at FROM event_time_changes
-                       WHERE $1::xid8 IS NOT NULL AND xid >= $1::xid8 LIMIT ${MAX_TIMES_PER_POLL + 1}) AS times`,
+                ARRAY(SELECT DISTINCT bucket FROM event_time_changes
+                       WHERE $1::xid8 IS NOT NULL AND xid >= $1::xid8 LIMIT ${MAX_BUCKETS_PER_POLL + 1}) AS buckets`,
         [this.horizon],
       );
       const row = res.rows[0]!;
-      const times = row.times;
-      if (times.length > MAX_TIMES_PER_POLL || times.includes(null)) this.forgetAll();
-      else for (const t of times) for (const l of this.listeners) l.invalidate(Number(t));
-      const seenBefore = row.xmin;
+      const { buckets } = row;
+      if (buckets.length > MAX_BUCKETS_PER_POLL || buckets.includes(null)) this.forgetAll();
+      else {
+        for (const b of buckets) {
+          const from = Number(b) * 2 ** BUCKET_BITS;
+          for (const l of this.listeners) l.invalidate({ from, to: from + 2 ** BUCKET_BITS - 1 });
+        }
+      }
+      const previous = this.horizon;
       this.horizon = row.xmin;
-      await this.pool.query('DELETE FROM event_time_changes WHERE xid < $1::xid8', [seenBefore]);
+      // Rows below the previous horizon went at the last poll: the range keeps the delete off their dead index
+      // entries (a bulk load leaves many until vacuum); nothing read, nothing to delete.
+      if (previous !== null && buckets.length > 0) {
+        await this.pool.query('DELETE FROM event_time_changes WHERE xid >= $1::xid8 AND xid < $2::xid8', [previous, row.xmin]);
+      } else if (previous === null) {
+        await this.pool.query('DELETE FROM event_time_changes WHERE xid < $1::xid8', [row.xmin]);
+      }
     } catch (err) {
       this.forgetAll();
       this.log.warn({ err }, 'reading the event time change log failed; cached window fingerprints forgotten');

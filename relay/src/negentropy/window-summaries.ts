@@ -22,8 +22,9 @@ interface Entry {
 
 /**
  * Cached summaries of consecutive time windows, so an unchanged window is compared with a peer by its
- * fingerprint alone instead of loading its records again. Windows never overlap; a write invalidates the one
- * window holding its created_at (EventTimeChanges tells us, including writes made behind our back). A summary is
+ * fingerprint alone instead of loading its records again. Windows never overlap; a write invalidates the
+ * windows overlapping the 1024-second bucket of its created_at (EventTimeChanges tells us, including writes
+ * made behind our back). A summary is
  * also dropped once one of its events expires, and after `ttlMs` regardless, which bounds how long any change
  * the log could not tell us about can hide. At most `maxEntries` windows are kept.
  */
@@ -69,13 +70,17 @@ export class WindowSummaries implements TimeChangeListener {
     if (this.entries.length > this.maxEntries) this.evictOldest();
   }
 
-  invalidate(createdAt: number | null): void {
-    if (createdAt === null) {
+  invalidate(range: { from: number; to: number } | null): void {
+    if (range === null) {
       this.entries = [];
       return;
     }
-    const e = this.entries[this.indexOf(createdAt)];
-    if (e && e.since <= createdAt && createdAt <= e.until) e.summary = null;
+    // From the window holding `from` (or the first after it) through every window starting by `to`.
+    for (let i = Math.max(0, this.indexOf(range.from)); i < this.entries.length; i++) {
+      const e = this.entries[i]!;
+      if (e.since > range.to) break;
+      if (e.until >= range.from) e.summary = null;
+    }
   }
 
   private valid(e: Entry, nowMs: number): WindowSummary | null {

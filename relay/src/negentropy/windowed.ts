@@ -63,12 +63,17 @@ export async function reconcileWindows(o: WindowedOptions): Promise<WindowedResu
   await o.changes.poll();
   const result: WindowedResult = { windows: 0, identical: 0, records: 0, rounds: 0 };
   // Start where a known window starts, so its cached summary stays usable (at worst a few more old events compared).
-  let cursor = o.since > 0 ? (o.summaries.startOfWindowHolding(o.since) ?? o.since) : 0;
+  const cursor = o.since > 0 ? (o.summaries.startOfWindowHolding(o.since) ?? o.since) : 0;
+  let next = plan(o, cursor);
   for (;;) {
-    const w = await plan(o, cursor);
+    const w = await next;
+    // The next window is planned (read from PostgreSQL) while the peer answers this one: the two loads overlap.
+    if (Number.isFinite(w.until)) {
+      next = plan(o, w.until + 1);
+      next.catch(() => undefined);
+    }
     await settle(o, w, result);
     if (!Number.isFinite(w.until)) return result;
-    cursor = w.until + 1;
   }
 }
 

@@ -115,18 +115,19 @@ export const MIGRATIONS: Migration[] = [
     version: 4,
     name: 'change log of event times (keeps cached negentropy window fingerprints honest)',
     sql: `
-      -- One row per statement that changed events, per distinct created_at it touched (NULL: everything, TRUNCATE).
-      -- Written by triggers, so changes made behind the relay's back (psql, a restore) are seen too. The relay
+      -- One row per statement that changed events, per 1024-second bucket of created_at it touched (bucket =
+      -- created_at >> 10; NULL: everything, as for TRUNCATE). Written by triggers, so changes made behind the
+      -- relay's back (psql, a restore) are seen too; buckets keep a bulk load to a few thousand rows. The relay
       -- reads rows by transaction id (xid8) so a transaction that commits late is never missed, and trims what it read.
       CREATE TABLE event_time_changes (
-        xid        XID8 NOT NULL DEFAULT pg_current_xact_id(),
-        created_at BIGINT
+        xid    XID8 NOT NULL DEFAULT pg_current_xact_id(),
+        bucket BIGINT
       );
       CREATE INDEX event_time_changes_xid_idx ON event_time_changes (xid);
       CREATE FUNCTION note_event_times_new() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN INSERT INTO event_time_changes (created_at) SELECT DISTINCT created_at FROM changed_rows; RETURN NULL; END $$;
+        BEGIN INSERT INTO event_time_changes (bucket) SELECT DISTINCT created_at >> 10 FROM changed_rows; RETURN NULL; END $$;
       CREATE FUNCTION note_event_times_all() RETURNS trigger LANGUAGE plpgsql AS $$
-        BEGIN INSERT INTO event_time_changes (created_at) VALUES (NULL); RETURN NULL; END $$;
+        BEGIN INSERT INTO event_time_changes (bucket) VALUES (NULL); RETURN NULL; END $$;
       CREATE TRIGGER events_insert_times AFTER INSERT ON events REFERENCING NEW TABLE AS changed_rows
         FOR EACH STATEMENT EXECUTE FUNCTION note_event_times_new();
       CREATE TRIGGER events_delete_times AFTER DELETE ON events REFERENCING OLD TABLE AS changed_rows
