@@ -3,6 +3,11 @@
 // @noble/secp256k1 baseline; bench/verify compares them in more placements).
 //
 //   npx tsx bench/ingest/index.ts [--events 20000] [--connections 4] [--window 128] [--url ws://127.0.0.1:7777]
+//     [--cpu-prof DIR]
+//
+// Next to the relay it measures, in the same run, the database ceiling: the same rows written by plain `pg`
+// clients into a fresh relay schema (db-ceiling.ts). --cpu-prof profiles the relay child (node --cpu-prof) and
+// prints self time by component and the hottest functions.
 //
 // Without --url it starts its own relay (relay/dist/main.js) on loopback with a fresh database, a random Redis
 // key prefix and a temp data dir, and removes all of them afterwards.
@@ -15,6 +20,10 @@ import { startRelayChild, type RelayChild } from '../lib/relay-child.js';
 import { perSecond, summarize } from '../lib/stats.js';
 import { fmt, printTable } from '../lib/table.js';
 import { measureNoble, measurePool, nativeAvailable } from '../lib/verify-throughput.js';
+import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { summariseProfile } from '../lib/cpu-profile.js';
+import { databaseCeiling } from './db-ceiling.js';
 
 const { values } = parseArgs({
   options: {
@@ -25,12 +34,13 @@ const { values } = parseArgs({
     'verify-workers': { type: 'string' },
     'verify-events': { type: 'string' },
     'timeout-ms': { type: 'string' },
+    'cpu-prof': { type: 'string' },
     help: { type: 'boolean' },
   },
 });
 if (values.help) {
   console.log('usage: npx tsx bench/ingest/index.ts [--events 20000] [--connections 4] [--window 128] [--url ws://127.0.0.1:PORT]\n' +
-    '  [--verify-workers N (relay and pool; default cores)] [--verify-events 4000] [--timeout-ms 60000 (stall limit)]');
+    '  [--verify-workers N (relay and pool; default cores)] [--verify-events 4000] [--timeout-ms 60000 (stall limit)] [--cpu-prof DIR]');
   process.exit(0);
 }
 const cores = cpus().length;
@@ -179,7 +189,9 @@ async function main(): Promise<void> {
     if (!url) {
       log('starting relay child (fresh database, random Redis prefix, temp data dir)');
       // Rate limits off: this measures ingest capacity, not the limiter.
-      relay = await startRelayChild(['--verify-workers', String(verifyWorkers), '--rate-limits', '', '--log-level', 'warn']);
+      const profDir = values['cpu-prof'] ? resolve(values['cpu-prof']) : undefined;
+      if (profDir) mkdirSync(profDir, { recursive: true });
+      relay = await startRelayChild(['--verify-workers', String(verifyWorkers), '--rate-limits', '', '--log-level', 'warn'], profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []);
       url = relay.url;
       log(`relay listening at ${url}`);
     }
@@ -203,9 +215,28 @@ async function main(): Promise<void> {
     if (r.falseReasons.size) console.log(`  OK false reasons: ${[...r.falseReasons].map(([k, v]) => `${k}=${v}`).join(', ')}`);
     if (r.closedEarly) console.log(`  connections closed early: ${r.closedEarly}`);
     if (r.missing > 0 || r.okFalse > 0) process.exitCode = 1;
+    await stop();
+    relay = undefined;
+    const ceiling = await databaseCeiling(ingestEvents, 4, 500);
+    printTable('Baseline, same run: the database ceiling (same rows, plain pg, 4 clients x batches of 500, no verify/Redis/WebSocket)', [
+      { 'events/s': Math.round(ceiling.eventsPerSecond), 'relay share of the ceiling': `${Math.round((100 * perSecond(r.okTrue + r.okFalse, r.ms)) / ceiling.eventsPerSecond)} %` },
+    ]);
+    if (values['cpu-prof']) printProfile(resolve(values['cpu-prof']));
   } finally {
     await stop();
   }
+}
+
+/** The newest .cpuprofile in dir (the relay child writes it on exit). */
+function printProfile(dir: string): void {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile')).map((f) => join(dir, f));
+  const newest = files.sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+  if (!newest) return console.log(`no .cpuprofile in ${dir}`);
+  const p = summariseProfile(newest);
+  const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
+  printTable(`Relay CPU profile (${newest}; ${fmt(p.totalMs / 1000, 1)} s of main-thread wall time): self time by component`,
+    p.byComponent.map((c) => ({ component: c.component, 'self ms': fmt(c.ms), share: pct(c.share) })));
+  printTable('Hottest functions by self time', p.hottest.map((f) => ({ function: f.fn, where: f.where, 'self ms': fmt(f.ms), share: pct(f.share) })));
 }
 
 main().catch((err: Error) => {

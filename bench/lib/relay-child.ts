@@ -66,7 +66,7 @@ async function deleteRedisPrefix(prefix: string): Promise<void> {
  * Starts `node relay/dist/main.js start` on loopback with a fresh PostgreSQL database, a random Redis key prefix and
  * a temporary data dir, and resolves once its WebSocket port accepts connections.
  */
-export async function startRelayChild(extraArgs: string[] = []): Promise<RelayChild> {
+export async function startRelayChild(extraArgs: string[] = [], nodeArgs: string[] = []): Promise<RelayChild> {
   const suffix = `${process.pid}_${randomBytes(4).toString('hex')}`;
   const dbName = `bench_ingest_${suffix}`;
   const prefix = `bench:${suffix}:`;
@@ -75,6 +75,7 @@ export async function startRelayChild(extraArgs: string[] = []): Promise<RelayCh
   await adminQuery(`CREATE DATABASE "${dbName}"`);
   const [port, adminPort] = [await freePort(), await freePort()];
   const args = [
+    ...nodeArgs,
     join(REPO_ROOT, 'relay/dist/main.js'), 'start',
     '--port', String(port),
     '--admin-port', String(adminPort),
