@@ -123,9 +123,11 @@ async function phase(relay: RelayChild, events: VerifiedEvent[], count: number):
   const pub = new WebSocket(relay.url, { perMessageDeflate: false });
   await new Promise((resolve, reject) => (pub.once('open', resolve), pub.once('error', reject)));
   let acked = 0;
+  const refused = new Map<string, number>();
   pub.on('message', (data: Buffer) => {
     const f = JSON.parse(data.toString()) as unknown[];
     if (f[0] === 'OK' && f[2] === true) acked++;
+    else if (f[0] === 'OK') refused.set(String(f[3]).slice(0, 80), (refused.get(String(f[3]).slice(0, 80)) ?? 0) + 1);
   });
   log(`  publishing ${events.length} events at ${rate}/s...`);
   let expected = 0;
@@ -155,6 +157,8 @@ async function phase(relay: RelayChild, events: VerifiedEvent[], count: number):
   pub.close();
   for (const s of subscribers) s.ws.terminate();
   await new Promise((r) => setTimeout(r, 1000));
+  if (refused.size) log(`  refused: ${[...refused].map(([m, n]) => `${n} × ${m}`).join('; ')}`);
+  if (acked + [...refused.values()].reduce((a, b) => a + b, 0) < events.length) log(`  ${events.length - acked} events had no OK within the wait`);
   return { connections: count, sent: events.length, acked, expected, received, latency: summarize(samples), rssBefore, rssPeak, sendSeconds };
 }
 
