@@ -103,7 +103,7 @@ export function negentropyHandlers(options: ResponderOptions): Record<'NEG-OPEN'
     }
     const since = filter.since ?? 0;
     const until = filter.until ?? Infinity;
-    return { summaries, since, until, theirs: fingerprint, summary: summaries.get(since, until) };
+    return { summaries, since, until, theirs: fingerprint, summary: summaries.get(since, until), generation: options.changes.generation };
   };
 
   return {
@@ -161,7 +161,8 @@ export function negentropyHandlers(options: ResponderOptions): Record<'NEG-OPEN'
       }
       if (sessions.get(subId) !== loading) return;
       const vector = NegentropyVector.fromRecords(records);
-      if (cache) {
+      // Cached unless a poll since ours touched the window (our read may predate a change that poll applied).
+      if (cache && !options.changes!.changedSince(cache.generation, cache.since, cache.until)) {
         const { since, until } = cache;
         cache.summaries.put({ since, until, count: vector.size, fingerprint: vector.fingerprint(0, vector.size), expiresAt, storedAt: Date.now() });
       }

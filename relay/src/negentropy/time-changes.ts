@@ -13,6 +13,10 @@ const BUCKET_BITS = 10;
 const MAX_BUCKETS_PER_POLL = 20_000;
 /** Polled at least this often, so the log is trimmed even when no sync asks for a poll. */
 const POLL_EVERY_MS = 30_000;
+/** Invalidations remembered for changedSince (older ones make it answer "changed"). */
+const HISTORY = 4096;
+
+type Range = { from: number; to: number } | null;
 
 /**
  * Reads `event_time_changes` (written by triggers on `events`, migration 4) and tells the listeners which
@@ -28,9 +32,29 @@ export class EventTimeChanges {
   private readonly listeners = new Set<TimeChangeListener>();
   private timer: NodeJS.Timeout | null = null;
   private readonly log: Logger;
+  /** Completed polls; a summary computed after poll N is stale if a later poll invalidated its range. */
+  private gen = 0;
+  private history: Array<{ gen: number; range: Range }> = [];
+  /** The newest generation whose invalidations were dropped from the history. */
+  private droppedThrough = 0;
 
   constructor(private readonly pool: pg.Pool, logger: Logger) {
     this.log = logger.child({ component: 'event-time-changes' });
+  }
+
+  get generation(): number {
+    return this.gen;
+  }
+
+  /**
+   * Whether a poll completed after `generation` touched [since, until]: a summary read from the database after
+   * that generation's poll may then predate a change the poll already applied (and will not apply again), so it
+   * must not be cached. Also true when the history no longer reaches back that far.
+   */
+  changedSince(generation: number, since: number, until: number): boolean {
+    if (generation === this.gen) return false;
+    if (this.droppedThrough > generation) return true;
+    return this.history.some((h) => h.gen > generation && (h.range === null || (h.range.to >= since && h.range.from <= until)));
   }
 
   subscribe(listener: TimeChangeListener): void {
@@ -79,13 +103,15 @@ export class EventTimeChanges {
       );
       const row = res.rows[0]!;
       const { buckets } = row;
-      if (buckets.length > MAX_BUCKETS_PER_POLL || buckets.includes(null)) this.forgetAll();
+      const gen = this.gen + 1;
+      if (buckets.length > MAX_BUCKETS_PER_POLL || buckets.includes(null)) this.forgetAll(gen);
       else {
         for (const b of buckets) {
           const from = Number(b) * 2 ** BUCKET_BITS;
-          for (const l of this.listeners) l.invalidate({ from, to: from + 2 ** BUCKET_BITS - 1 });
+          this.apply(gen, { from, to: from + 2 ** BUCKET_BITS - 1 });
         }
       }
+      this.gen = gen;
       const previous = this.horizon;
       this.horizon = row.xmin;
       // Rows below the previous horizon went at the last poll: the range keeps the delete off their dead index
@@ -96,13 +122,19 @@ export class EventTimeChanges {
         await this.pool.query('DELETE FROM event_time_changes WHERE xid < $1::xid8', [row.xmin]);
       }
     } catch (err) {
-      this.forgetAll();
+      this.forgetAll(++this.gen);
       this.log.warn({ err }, 'reading the event time change log failed; cached window fingerprints forgotten');
       throw err;
     }
   }
 
-  private forgetAll(): void {
-    for (const l of this.listeners) l.invalidate(null);
+  private forgetAll(gen: number): void {
+    this.apply(gen, null);
+  }
+
+  private apply(gen: number, range: Range): void {
+    for (const l of this.listeners) l.invalidate(range);
+    this.history.push({ gen, range });
+    if (this.history.length > HISTORY) this.droppedThrough = this.history.splice(0, this.history.length - HISTORY).at(-1)!.gen;
   }
 }

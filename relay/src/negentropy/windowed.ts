@@ -81,14 +81,16 @@ async function plan(o: WindowedOptions, since: number): Promise<Planned> {
   const cached = o.summaries.startingAt(since);
   if (cached) return { since, until: cached.until, summary: cached, vector: null };
   const next = o.summaries.nextBoundaryAfter(since);
+  const generation = o.changes.generation;
   const loaded = await loadWindow(o.pool, since, next === null ? Infinity : next - 1, o.windowRecords, o.maxRecords);
-  return remember(o, since, loaded.until, loaded);
+  return remember(o, since, loaded.until, loaded, generation);
 }
 
-function remember(o: WindowedOptions, since: number, until: number, loaded: LoadedRecords): Planned {
+/** Summarises loaded records; cached unless a poll since `generation` touched the window (the read may predate it). */
+function remember(o: WindowedOptions, since: number, until: number, loaded: LoadedRecords, generation: number): Planned {
   const vector = NegentropyVector.fromRecords(loaded.records);
   const summary: WindowSummary = { since, until, count: vector.size, fingerprint: vector.fingerprint(0, vector.size), expiresAt: loaded.expiresAt, storedAt: Date.now() };
-  o.summaries.put(summary);
+  if (!o.changes.changedSince(generation, since, until)) o.summaries.put(summary);
   return { since, until, summary, vector };
 }
 
@@ -135,9 +137,10 @@ async function split(o: WindowedOptions, w: Planned, vector: NegentropyVector): 
     const median = vector.size >= 2 ? vector.timestamp(vector.size >>> 1) : w.since;
     cut = median > w.since ? median : w.since + Math.ceil((end - w.since) / 2);
   }
+  const generation = o.changes.generation;
   const left = await loadRecords(o.pool, { since: w.since, until: cut - 1 }, o.maxRecords);
   const right = await loadRecords(o.pool, filterOf({ since: cut, until: w.until }), o.maxRecords);
-  return [remember(o, w.since, cut - 1, left), remember(o, cut, w.until, right)];
+  return [remember(o, w.since, cut - 1, left, generation), remember(o, cut, w.until, right, generation)];
 }
 
 function filterOf(w: { since: number; until: number }): Filter {
