@@ -9,6 +9,10 @@
  * removed between two reads switches the next read into or out of the chain;
  * one 'data' listener serves both, so there is no unpipe/re-listen window in
  * which a read could be lost or overtake another.
+ *
+ * The upstream socket reads into a buffer it reuses (Node's `onread`), not a
+ * fresh 64 KiB allocation per read: see UpstreamReads for when the buffer is
+ * given away instead of reused. One callback serves both paths, as above.
  */
 import net from 'node:net';
 import { Connection, type Endpoint } from './connection.js';
@@ -21,6 +25,31 @@ import type { Chunk } from '../faults/contract.js';
  * transfer every few reads). Above this the source is paused, so memory per connection stays bounded.
  */
 const SOCKET_HIGH_WATER = 256 * 1024;
+
+/** Upstream read buffer: starts small (idle connections hold little), grows to 64 KiB (Node's read size) when filled. */
+const READ_MIN = 16 * 1024;
+const READ_MAX = 64 * 1024;
+
+/**
+ * The upstream socket's reusable read buffer. A read is a view into it, so it may be reused only once nothing holds
+ * that view: the fast path writes it to the client, and if the write did not complete at once (the client socket
+ * keeps a reference until it does), the buffer is given to that write and a new one taken. A read that would be
+ * queued behind a pending write is copied (or, if large, given away). The fault chain may hold chunks for long
+ * (latency, freeze), so it always gets a copy.
+ */
+class UpstreamReads {
+  buf = Buffer.allocUnsafe(READ_MIN);
+
+  /** After a read of n bytes: grow a buffer the read filled. */
+  grow(n: number): void {
+    if (n === this.buf.length && n < READ_MAX) this.buf = Buffer.allocUnsafe(Math.min(READ_MAX, n * 2));
+  }
+
+  /** The current buffer now belongs to a pending write: read into a new one from now on. */
+  giveAway(): void {
+    this.buf = Buffer.allocUnsafe(this.buf.length);
+  }
+}
 
 function tcpEndpoint(socket: net.Socket): Endpoint {
   return {
@@ -80,8 +109,26 @@ export class TcpLink extends Link {
     const earlyError = (err: Error) => this.log.debug({ conn: id, err: err.message }, 'client error before upstream connected');
     client.on('error', earlyError);
     // net.Socket passes these stream options on (Node's types omit them).
-    const opts = { host: this.upstreamAddr.host, port: this.upstreamAddr.port, allowHalfOpen: true, noDelay: true, readableHighWaterMark: SOCKET_HIGH_WATER, writableHighWaterMark: SOCKET_HIGH_WATER };
+    const reads = new UpstreamReads();
+    let onRead: (n: number, buf: Buffer) => void = () => {};
+    const opts = {
+      host: this.upstreamAddr.host,
+      port: this.upstreamAddr.port,
+      allowHalfOpen: true,
+      noDelay: true,
+      readableHighWaterMark: SOCKET_HIGH_WATER,
+      writableHighWaterMark: SOCKET_HIGH_WATER,
+      onread: {
+        buffer: () => reads.buf,
+        callback: (n: number, buf: Uint8Array) => {
+          onRead(n, buf as Buffer);
+          return true; // pausing is the pipe's job (socket.pause() works on onread sockets)
+        },
+      },
+    };
     const upstream = net.connect(opts);
+    // Nothing is read before the connection below exists to take it (resumed once it does).
+    upstream.pause();
     const timer = setTimeout(() => upstream.destroy(new Error(`dial timeout after ${this.ctx.dialTimeoutMs} ms`)), this.ctx.dialTimeoutMs);
     const failed = (err: Error) => {
       clearTimeout(timer);
@@ -106,10 +153,25 @@ export class TcpLink extends Link {
         if (conn.fastUp) this.fast(conn, up, d);
         else this.guard(conn, () => up.push({ data: d, binary: false }));
       });
-      upstream.on('data', (d: Buffer) => {
-        if (conn.fastDown) this.fast(conn, down, d);
-        else this.guard(conn, () => conn.fromUpstream({ data: d, binary: false }));
-      });
+      onRead = (n, buf) => {
+        if (conn.fastDown) {
+          if (client.writableLength > 0) {
+            // The write would be queued: do not lend it the buffer reads reuse.
+            if (n >= buf.length >> 1) {
+              reads.giveAway();
+              this.fast(conn, down, buf.subarray(0, n));
+            } else this.fast(conn, down, Buffer.from(buf.subarray(0, n)));
+          } else {
+            this.fast(conn, down, buf.subarray(0, n));
+            // Not written at once: the client socket holds the view until it is.
+            if (client.writableLength > 0) reads.giveAway();
+          }
+        } else {
+          const data = Buffer.from(buf.subarray(0, n));
+          this.guard(conn, () => conn.fromUpstream({ data, binary: false }));
+        }
+        reads.grow(n);
+      };
       client.on('end', () => this.guard(conn, () => conn.up.end()));
       upstream.on('end', () => this.guard(conn, () => conn.down.end()));
       client.on('error', (err) => this.guard(conn, () => conn.onError('client', err)));
@@ -118,6 +180,7 @@ export class TcpLink extends Link {
       upstream.on('close', () => this.guard(conn, () => conn.onClose('upstream')));
       this.guard(conn, () => this.track(conn, acceptedAt));
       client.resume();
+      upstream.resume();
     });
   }
 }
