@@ -10,7 +10,8 @@ import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import { REPO_ROOT } from '../lib/relay-child.js';
 import { summarize } from '../lib/stats.js';
 import { fmt } from '../lib/table.js';
-import type { Attack, AttackerReport, Plan } from './attacker.js';
+import type { Attack, AttackerReport, Plan } from './plan.js';
+import { startDialledAttacker, type DialledAttacker } from './dialled.js';
 import { honest, reader } from './honest.js';
 import { bansOf, linked, modeOf, rssMb, startPair } from './pair.js';
 
@@ -18,7 +19,7 @@ export const ATTACKER_ADDRESS = '127.0.0.9';
 /** A's peer budget in the peer-flood row: low enough that a flood from one process passes it many times over. */
 const FLOOD_PEER_BUDGET = 'peer:*:1000/10s';
 
-export const ATTACKS: Array<{ attack: Attack; what: string; aArgs?: string[] }> = [
+export const ATTACKS: Array<{ attack: Attack | 'dialled-big-frame'; what: string; aArgs?: string[] }> = [
   { attack: 'req-flood', what: 'client: REQ flood (50-event queries)' },
   { attack: 'close-flood', what: 'client: CLOSE flood, 100 KB ids' },
   { attack: 'neg-open-flood', what: 'client: NEG-OPEN flood' },
@@ -31,6 +32,7 @@ export const ATTACKS: Array<{ attack: Attack; what: string; aArgs?: string[] }> 
   { attack: 'peer-gossip', what: 'peer: relays malformed kind-20780 (random authors)' },
   { attack: 'peer-forged', what: 'peer: forged-signature EVENT flood' },
   { attack: 'peer-big-frame', what: 'peer: 64 MB frames' },
+  { attack: 'dialled-big-frame', what: 'relay A dials: 64 MB frames on open' },
 ];
 
 function runAttacker(plan: Plan): Promise<AttackerReport> {
@@ -67,11 +69,14 @@ export interface AttackRow {
 export async function attackRow(spec: (typeof ATTACKS)[number], seconds: number): Promise<AttackRow> {
   const byzKey = generateSecretKey();
   const byzId = getPublicKey(byzKey);
-  const p = await startPair([byzId], spec.aArgs ?? []);
+  const dialled: DialledAttacker | undefined = spec.attack === 'dialled-big-frame' ? await startDialledAttacker() : undefined;
+  const p = await startPair([byzId], spec.aArgs ?? [], dialled ? [dialled.url] : []).catch(async (err: unknown) => {
+    await dialled?.close();
+    throw err;
+  });
   try {
     await honestLoad(p.a.url, 1, new Map()); // warm-up
-    const baseRefusals = new Map<string, number>();
-    const without = await honestLoad(p.a.url, seconds, baseRefusals);
+    const without = await honestLoad(p.a.url, seconds, new Map());
     const rss0 = { a: rssMb(p.a.child.pid!), b: rssMb(p.b.child.pid!) };
     const peak = { ...rss0 };
     const sampler = setInterval(() => {
@@ -80,13 +85,16 @@ export async function attackRow(spec: (typeof ATTACKS)[number], seconds: number)
     }, 100);
     const refusals = new Map<string, number>();
     const isPeer = spec.attack.startsWith('peer-');
-    const attacker = runAttacker({
-      attack: spec.attack,
-      url: p.a.url,
-      seconds: seconds + 2,
-      localAddress: ATTACKER_ADDRESS,
-      ...(isPeer ? { secretKey: Buffer.from(byzKey).toString('hex') } : {}),
-    });
+    dialled?.arm();
+    const attacker = dialled
+      ? new Promise<AttackerReport>((res) => setTimeout(() => res(dialled.disarm()), (seconds + 2) * 1000))
+      : runAttacker({
+          attack: spec.attack as Attack,
+          url: p.a.url,
+          seconds: seconds + 2,
+          localAddress: ATTACKER_ADDRESS,
+          ...(isPeer ? { secretKey: Buffer.from(byzKey).toString('hex') } : {}),
+        });
     await new Promise((res) => setTimeout(res, 1000)); // process start, then the attack at full rate
     const during = await honestLoad(p.a.url, seconds, refusals);
     const report = await attacker;
@@ -96,37 +104,38 @@ export async function attackRow(spec: (typeof ATTACKS)[number], seconds: number)
     const honestSubjects = new Set([p.aId, p.bId, '127.0.0.1']);
     const honestBans = [...bansA, ...bansB].filter((s) => honestSubjects.has(s));
     const attackerSubject = isPeer ? byzId : ATTACKER_ADDRESS;
-    const attackerBanned = [bansA.includes(attackerSubject) ? 'A' : '', bansB.includes(attackerSubject) ? 'B' : ''].filter(Boolean).join('+') || 'no';
+    const attackerBanned = dialled ? 'n/a (never proved an id)' : [bansA.includes(attackerSubject) ? 'A' : '', bansB.includes(attackerSubject) ? 'B' : ''].filter(Boolean).join('+') || 'no';
     const ratio = during.publish.p99 / without.publish.p99;
     const readRatio = during.eose.p99 / without.eose.p99;
     const exited = [p.a, p.b].filter((r) => r.child.exitCode !== null || r.child.signalCode !== null).length;
     const answers = Object.entries(report.answers).sort((x, y) => y[1] - x[1]).slice(0, 3).map(([k, v]) => `${k} ${v}`).join(', ');
     return {
       honest: {
-      attack: spec.what,
-      'publish→OK p50 w/o / during': pair(without.publish.p50, during.publish.p50),
-      'p99 w/o / during': pair(without.publish.p99, during.publish.p99),
-      'p99 ratio': `${fmt(ratio, 2)}x${ratio <= 2 ? '' : ' >2x'}`,
-      'REQ→EOSE p50 w/o / during': pair(without.eose.p50, during.eose.p50),
-      'EOSE p99 w/o / during': pair(without.eose.p99, during.eose.p99),
-      'EOSE ratio': `${fmt(readRatio, 2)}x${readRatio <= 2 ? '' : ' >2x'}`,
-      'RSS A / B growth MB': `+${fmt(peak.a - rss0.a, 0)} / +${fmt(peak.b - rss0.b, 0)}`,
-      'honest bans': honestBans.length,
-      'mode A / B': `${modeA} / ${modeB}${exited ? ` (${exited} exited)` : ''}`,
-      'A–B link': up ? 'up' : 'DOWN',
-      'honest refused': refusals.size === 0 ? 'none' : JSON.stringify(Object.fromEntries(refusals)),
+        attack: spec.what,
+        'publish→OK p50 w/o / during': pair(without.publish.p50, during.publish.p50),
+        'p99 w/o / during': pair(without.publish.p99, during.publish.p99),
+        'p99 ratio': `${fmt(ratio, 2)}x${ratio <= 2 ? '' : ' >2x'}`,
+        'REQ→EOSE p50 w/o / during': pair(without.eose.p50, during.eose.p50),
+        'EOSE p99 w/o / during': pair(without.eose.p99, during.eose.p99),
+        'EOSE ratio': `${fmt(readRatio, 2)}x${readRatio <= 2 ? '' : ' >2x'}`,
+        'RSS A / B growth MB': `+${fmt(peak.a - rss0.a, 0)} / +${fmt(peak.b - rss0.b, 0)}`,
+        'honest bans': honestBans.length,
+        'mode A / B': `${modeA} / ${modeB}${exited ? ` (${exited} exited)` : ''}`,
+        'A–B link': up ? 'up' : 'DOWN',
+        'honest refused': refusals.size === 0 ? 'none' : JSON.stringify(Object.fromEntries(refusals)),
       },
       attacker: {
-      attack: spec.what,
-      sent: report.sent,
-      auth: report.auth ?? '-',
-      'first refusal / cut ms': `${report.firstRefusalMs ?? '-'} / ${report.closedMs !== null ? `${report.closedMs} (${report.closeCode})` : '-'}`,
-      'attacker banned': attackerBanned,
-      reconnect: report.reconnect,
-      'top answers': report.attack === 'conn-flood' ? `opened ${report.opened}, upgrades refused ${JSON.stringify(report.refusedUpgrades)}` : answers,
+        attack: spec.what,
+        sent: report.sent,
+        auth: report.auth ?? '-',
+        'first refusal / cut ms': `${report.firstRefusalMs ?? '-'} / ${report.closedMs !== null ? `${report.closedMs} (${report.closeCode})` : '-'}`,
+        'attacker banned': attackerBanned,
+        reconnect: report.reconnect,
+        'top answers': report.attack === 'conn-flood' ? `opened ${report.opened}, upgrades refused ${JSON.stringify(report.refusedUpgrades)}` : answers,
       },
     };
   } finally {
     await p.cleanup();
+    await dialled?.close();
   }
 }

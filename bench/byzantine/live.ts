@@ -20,7 +20,7 @@ import { REPO_ROOT } from '../lib/relay-child.js';
 import { summarize } from '../lib/stats.js';
 import { fmt, printTable } from '../lib/table.js';
 import { craft, fastSign, NostrLink } from '../../test/helpers/malicious-node.js';
-import { CLIENT_ATTACKS, type AttackerReport, type Plan } from './attacker.js';
+import { CLIENT_ATTACKS, type AttackerReport, type Plan } from './plan.js';
 import { honest, reader } from './honest.js';
 import { rssMb } from './pair.js';
 
