@@ -66,11 +66,11 @@ export interface AttackRow {
   attacker: Record<string, string | number>;
 }
 
-export async function attackRow(spec: (typeof ATTACKS)[number], seconds: number): Promise<AttackRow> {
+export async function attackRow(spec: (typeof ATTACKS)[number], seconds: number, relayArgs: string[] = []): Promise<AttackRow> {
   const byzKey = generateSecretKey();
   const byzId = getPublicKey(byzKey);
   const dialled: DialledAttacker | undefined = spec.attack === 'dialled-big-frame' ? await startDialledAttacker() : undefined;
-  const p = await startPair([byzId], spec.aArgs ?? [], dialled ? [dialled.url] : []).catch(async (err: unknown) => {
+  const p = await startPair([byzId], spec.aArgs ?? [], dialled ? [dialled.url] : [], relayArgs).catch(async (err: unknown) => {
     await dialled?.close();
     throw err;
   });
@@ -83,6 +83,14 @@ export async function attackRow(spec: (typeof ATTACKS)[number], seconds: number)
       peak.a = Math.max(peak.a, rssMb(p.a.child.pid!));
       peak.b = Math.max(peak.b, rssMb(p.b.child.pid!));
     }, 100);
+    // The A–B link, sampled during the attack: a flap (heartbeat timeout, reconnect) shows even if it is back by the end.
+    const link = { samples: 0, down: 0 };
+    const linkSampler = setInterval(() => {
+      void linked(p).then((ok) => {
+        link.samples++;
+        if (!ok) link.down++;
+      });
+    }, 500);
     const refusals = new Map<string, number>();
     const isPeer = spec.attack.startsWith('peer-');
     dialled?.arm();
@@ -100,6 +108,7 @@ export async function attackRow(spec: (typeof ATTACKS)[number], seconds: number)
     const report = await attacker;
     await new Promise((res) => setTimeout(res, 1000)); // bans and closes settle
     clearInterval(sampler);
+    clearInterval(linkSampler);
     const [bansA, bansB, modeA, modeB, up] = await Promise.all([bansOf(p.a), bansOf(p.b), modeOf(p.a), modeOf(p.b), linked(p)]);
     const honestSubjects = new Set([p.aId, p.bId, '127.0.0.1']);
     const honestBans = [...bansA, ...bansB].filter((s) => honestSubjects.has(s));
@@ -121,7 +130,7 @@ export async function attackRow(spec: (typeof ATTACKS)[number], seconds: number)
         'RSS A / B growth MB': `+${fmt(peak.a - rss0.a, 0)} / +${fmt(peak.b - rss0.b, 0)}`,
         'honest bans': honestBans.length,
         'mode A / B': `${modeA} / ${modeB}${exited ? ` (${exited} exited)` : ''}`,
-        'A–B link': up ? 'up' : 'DOWN',
+        'A–B link': `${up ? 'up' : 'DOWN'}${link.down ? ` (down in ${link.down}/${link.samples} samples)` : ''}`,
         'honest refused': refusals.size === 0 ? 'none' : JSON.stringify(Object.fromEntries(refusals)),
       },
       attacker: {

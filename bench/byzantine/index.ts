@@ -2,8 +2,8 @@
 // publish→OK latency, how many invalid events a relay refuses per second, and one row per client or peer attack
 // (attacks.ts) against a pair of honest relays.
 //
-//   npx tsx bench/byzantine/index.ts [--only req-flood,peer-forged,...] [--seconds 5] [--runs 5] [--peer-limit 50]
-//                                    [--invalid 20000] [--window 256]
+//   npx tsx bench/byzantine/index.ts [--only req-flood,peer-forged,...] [--seconds 5] [--relay-args '--flag value']
+//                                    [--runs 5] [--peer-limit 50] [--invalid 20000] [--window 256]
 //
 // --only takes section names (ban-time, peer-flood-latency, reject-rate, attacks) and attack names; default: all.
 // Starts its own relays (relay/dist/main.js) on loopback with fresh databases, Redis key prefixes and data dirs,
@@ -29,11 +29,12 @@ const { values } = parseArgs({
     invalid: { type: 'string' },
     window: { type: 'string' },
     only: { type: 'string' },
+    'relay-args': { type: 'string' },
     help: { type: 'boolean' },
   },
 });
 if (values.help) {
-  console.log('usage: npx tsx bench/byzantine/index.ts [--only NAME,...] [--seconds 5] [--runs 5] [--peer-limit 50] [--invalid 20000] [--window 256]');
+  console.log("usage: npx tsx bench/byzantine/index.ts [--only NAME,...] [--seconds 5] [--relay-args '--flag value ...'] [--runs 5] [--peer-limit 50] [--invalid 20000] [--window 256]");
   console.log(`sections: ${SECTIONS.join(', ')}; attacks: ${ATTACKS.map((a) => a.attack).join(', ')}`);
   process.exit(0);
 }
@@ -44,6 +45,8 @@ if (unknown.length) {
   process.exit(2);
 }
 const wanted = (section: string) => !only || only.includes(section);
+// Extra relay flags for both relays of every attack row, e.g. --relay-args '--max-inflight-per-connection 64'.
+const relayArgs = values['relay-args'] ? values['relay-args'].split(/\s+/).filter(Boolean) : [];
 const attacks = ATTACKS.filter((a) => !only || only.includes('attacks') || only.includes(a.attack));
 const runs = intOption(values, 'runs', 5);
 const peerLimit = intOption(values, 'peer-limit', 50);
@@ -173,10 +176,10 @@ try {
     const rows: AttackRow[] = [];
     for (const spec of attacks) {
       const started = performance.now();
-      rows.push(await attackRow(spec, seconds));
+      rows.push(await attackRow(spec, seconds, relayArgs));
       console.error(`  ${spec.attack}: ${fmt((performance.now() - started) / 1000, 1)} s (load ${loadavg()[0]!.toFixed(2)})`);
     }
-    const head = `attacks on relay A of an honest pair (A dials B); honest: 4 clients x 25 events/s + 1 reader x 10 REQ/s on A for ${seconds} s without, then during; ms`;
+    const head = `attacks on relay A of an honest pair (A dials B${relayArgs.length ? `; both with ${relayArgs.join(' ')}` : ''}); honest: 4 clients x 25 events/s + 1 reader x 10 REQ/s on A for ${seconds} s without, then during; ms`;
     printTable(`${head}: honest side (goal: ratios <= 2x, 0 honest bans, mode normal, link up)`, rows.map((r) => r.honest));
     printTable('the same attacks: attacker side (client attacks from 127.0.0.9, peer attacks from an allow-listed node id)', rows.map((r) => r.attacker));
     console.log(`\nload average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);

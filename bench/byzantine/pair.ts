@@ -22,15 +22,17 @@ function keyDir(): { dataDir: string; nodeId: string } {
   return { dataDir, nodeId: getPublicKey(secret) };
 }
 
-const PEERING = ['--public-url', 'ws://127.0.0.1:{port}', '--heartbeat-interval-ms', '500', '--heartbeat-timeout-ms', '2500', '--reconnect-min-ms', '200', '--reconnect-max-ms', '1000'];
+// Heartbeats as in `make up` (1 s, 5 s timeout; the runbook's default timeout is 30 s).
+const PEERING = ['--public-url', 'ws://127.0.0.1:{port}', '--heartbeat-interval-ms', '1000', '--heartbeat-timeout-ms', '5000', '--reconnect-min-ms', '200', '--reconnect-max-ms', '1000'];
 
-export async function startPair(byzantineIds: string[], aArgs: string[] = [], aExtraPeers: string[] = []): Promise<HonestPair> {
+/** `relayArgs` go to both relays, `aArgs` to A only. */
+export async function startPair(byzantineIds: string[], aArgs: string[] = [], aExtraPeers: string[] = [], relayArgs: string[] = []): Promise<HonestPair> {
   const aKey = keyDir();
   const bKey = keyDir();
-  const b = await startRelayChild(['--peer-node-ids', [aKey.nodeId, ...byzantineIds].join(','), ...PEERING, '--log-level', 'warn'], { dataDir: bKey.dataDir });
+  const b = await startRelayChild(['--peer-node-ids', [aKey.nodeId, ...byzantineIds].join(','), ...PEERING, ...relayArgs, '--log-level', 'warn'], { dataDir: bKey.dataDir });
   let a: RelayChild;
   try {
-    a = await startRelayChild(['--peers', [b.url, ...aExtraPeers].join(','), ...(byzantineIds.length ? ['--peer-node-ids', byzantineIds.join(',')] : []), ...PEERING, ...aArgs, '--log-level', 'warn'], { dataDir: aKey.dataDir });
+    a = await startRelayChild(['--peers', [b.url, ...aExtraPeers].join(','), ...(byzantineIds.length ? ['--peer-node-ids', byzantineIds.join(',')] : []), ...PEERING, ...relayArgs, ...aArgs, '--log-level', 'warn'], { dataDir: aKey.dataDir });
   } catch (err) {
     await b.cleanup();
     throw err;
