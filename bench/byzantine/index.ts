@@ -2,7 +2,7 @@
 // publish→OK latency, how many invalid events a relay refuses per second, and one row per client or peer attack
 // (attacks.ts) against a pair of honest relays.
 //
-//   npx tsx bench/byzantine/index.ts [--only req-flood,peer-forged,...] [--seconds 5] [--relay-args '--flag value']
+//   npx tsx bench/byzantine/index.ts [--only req-flood,peer-forged,...] [--seconds 5] [--relay-args='--flag value']
 //                                    [--runs 5] [--peer-limit 50] [--invalid 20000] [--window 256]
 //
 // --only takes section names (ban-time, peer-flood-latency, reject-rate, attacks) and attack names; default: all.
@@ -34,7 +34,7 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  console.log("usage: npx tsx bench/byzantine/index.ts [--only NAME,...] [--seconds 5] [--relay-args '--flag value ...'] [--runs 5] [--peer-limit 50] [--invalid 20000] [--window 256]");
+  console.log("usage: npx tsx bench/byzantine/index.ts [--only NAME,...] [--seconds 5] [--relay-args='--flag value ...'] [--runs 5] [--peer-limit 50] [--invalid 20000] [--window 256]");
   console.log(`sections: ${SECTIONS.join(', ')}; attacks: ${ATTACKS.map((a) => a.attack).join(', ')}`);
   process.exit(0);
 }
@@ -45,7 +45,7 @@ if (unknown.length) {
   process.exit(2);
 }
 const wanted = (section: string) => !only || only.includes(section);
-// Extra relay flags for both relays of every attack row, e.g. --relay-args '--max-inflight-per-connection 64'.
+// Extra relay flags for both relays of every attack row, e.g. --relay-args='--max-inflight-per-connection 64'.
 const relayArgs = values['relay-args'] ? values['relay-args'].split(/\s+/).filter(Boolean) : [];
 const attacks = ATTACKS.filter((a) => !only || only.includes('attacks') || only.includes(a.attack));
 const runs = intOption(values, 'runs', 5);
