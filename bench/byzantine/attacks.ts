@@ -3,7 +3,8 @@
 // side (A or B banning each other or the honest clients' address: must be none), both relays' mode (must stay
 // normal), whether the A–B link stayed up, and how the attacker was isolated (first refusal, disconnection, reconnect).
 // Client attacks come from 127.0.0.9; peer attacks from a Byzantine node id on both relays' allow-lists. The
-// attacker is its own niced process (a real one would be another machine).
+// attacker is its own niced process (a real one would be another machine); the dialled-peer row is an in-process
+// server on one of A's peer URLs (dialled.ts).
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
