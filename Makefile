@@ -66,8 +66,9 @@ bench-outage: build
 bench-network: build
 	$(NPX) tsx bench/network/index.ts
 
+# ARGS='--only req-flood,peer-forged --seconds 5' picks attacks (npx tsx bench/byzantine/index.ts --help lists them).
 bench-byzantine: build
-	$(NPX) tsx bench/byzantine/index.ts
+	$(NPX) tsx bench/byzantine/index.ts $(ARGS)
 
 ## 10,000 connections with 2 live subscriptions each under 1,000 events/s: fan-out p50/p99 and relay RSS, next to a 100-connection baseline.
 bench-fanout: build

@@ -31,3 +31,26 @@ export async function honest(url: string, clients: number, perSecond: number, se
   return samples;
 }
 
+
+/**
+ * One honest reader: `REQ {kinds:[1], limit:20}` every `everyMs` on one connection (well inside the per-connection
+ * REQ rate), each closed after its EOSE. REQ→EOSE latencies in ms; a CLOSED instead of EOSE is passed to `onRefused`.
+ */
+export async function reader(url: string, secs: number, everyMs = 100, onRefused?: (message: string) => void): Promise<number[]> {
+  const link = await NostrLink.connect(url, { authenticate: false });
+  const out: number[] = [];
+  const deadline = performance.now() + secs * 1000;
+  for (let n = 0; performance.now() < deadline && link.open; n++) {
+    const started = performance.now();
+    const sub = `honest-${n}`;
+    link.send(['REQ', sub, { kinds: [1], limit: 20 }]);
+    const end = await link.next((f) => (f[0] === 'EOSE' || f[0] === 'CLOSED') && f[1] === sub, 30_000).catch(() => ['TIMEOUT', sub]);
+    if (end[0] === 'EOSE') out.push(performance.now() - started);
+    else onRefused?.(`${String(end[0])} ${String(end[2] ?? '')}`.split(':', 1)[0]!);
+    link.send(['CLOSE', sub]);
+    const wait = started + everyMs - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  }
+  await link.close();
+  return out;
+}

@@ -1,10 +1,14 @@
 // Byzantine benchmark: how fast a forging peer is banned, what a flood at 10x the peer limit does to honest
-// publish→OK latency, and how many invalid events a relay refuses per second.
+// publish→OK latency, how many invalid events a relay refuses per second, and one row per client or peer attack
+// (attacks.ts) against a pair of honest relays.
 //
-//   npx tsx bench/byzantine/index.ts [--runs 5] [--peer-limit 50] [--seconds 6] [--invalid 20000] [--window 256]
+//   npx tsx bench/byzantine/index.ts [--only req-flood,peer-forged,...] [--seconds 5] [--relay-args='--flag value']
+//                                    [--runs 5] [--peer-limit 50] [--invalid 20000] [--window 256]
 //
+// --only takes section names (ban-time, peer-flood-latency, reject-rate, attacks) and attack names; default: all.
 // Starts its own relays (relay/dist/main.js) on loopback with fresh databases, Redis key prefixes and data dirs,
-// and removes them afterwards. The flooder is its own process (test/helpers/malicious-node.ts).
+// and removes them afterwards. The attackers are their own processes (attacker.ts, test/helpers/malicious-node.ts).
+// bench/byzantine/live.ts runs the same attacks against an already running cluster (`make up`).
 import { createHash, randomBytes } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
@@ -14,8 +18,9 @@ import { summarize } from '../lib/stats.js';
 import { fmt, printTable } from '../lib/table.js';
 import { NostrLink, craft, startMaliciousNode, type SignedEvent } from '../../test/helpers/malicious-node.js';
 import { honest } from './honest.js';
-import { attackRows } from './attacks.js';
+import { ATTACKS, attackRow, type AttackRow } from './attacks.js';
 
+const SECTIONS = ['ban-time', 'peer-flood-latency', 'reject-rate', 'attacks'];
 const { values } = parseArgs({
   options: {
     runs: { type: 'string' },
@@ -23,16 +28,29 @@ const { values } = parseArgs({
     seconds: { type: 'string' },
     invalid: { type: 'string' },
     window: { type: 'string' },
+    only: { type: 'string' },
+    'relay-args': { type: 'string' },
     help: { type: 'boolean' },
   },
 });
 if (values.help) {
-  console.log('usage: npx tsx bench/byzantine/index.ts [--runs 5] [--peer-limit 50] [--seconds 6] [--invalid 20000] [--window 256]');
+  console.log("usage: npx tsx bench/byzantine/index.ts [--only NAME,...] [--seconds 5] [--relay-args='--flag value ...'] [--runs 5] [--peer-limit 50] [--invalid 20000] [--window 256]");
+  console.log(`sections: ${SECTIONS.join(', ')}; attacks: ${ATTACKS.map((a) => a.attack).join(', ')}`);
   process.exit(0);
 }
+const only = values.only ? values.only.split(',').map((x) => x.trim()).filter(Boolean) : undefined;
+const unknown = (only ?? []).filter((n) => !SECTIONS.includes(n) && !ATTACKS.some((a) => a.attack === n));
+if (unknown.length) {
+  console.error(`--only: unknown ${unknown.join(', ')} (sections: ${SECTIONS.join(', ')}; attacks: ${ATTACKS.map((a) => a.attack).join(', ')})`);
+  process.exit(2);
+}
+const wanted = (section: string) => !only || only.includes(section);
+// Extra relay flags for both relays of every attack row, e.g. --relay-args='--max-inflight-per-connection 64'.
+const relayArgs = values['relay-args'] ? values['relay-args'].split(/\s+/).filter(Boolean) : [];
+const attacks = ATTACKS.filter((a) => !only || only.includes('attacks') || only.includes(a.attack));
 const runs = intOption(values, 'runs', 5);
 const peerLimit = intOption(values, 'peer-limit', 50);
-const seconds = intOption(values, 'seconds', 6);
+const seconds = intOption(values, 'seconds', 5);
 const invalidCount = intOption(values, 'invalid', 20_000);
 const windowSize = intOption(values, 'window', 256);
 
@@ -143,16 +161,29 @@ async function rejectRate(kind: 'signature' | 'id'): Promise<Record<string, stri
 
 try {
   console.log(`byzantine bench: ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  const ban = await timeToBan();
-  const toBan = summarize(ban.toBan);
-  const afterThreshold = summarize(ban.toBanAfterThreshold);
-  printTable(`time to ban a forging peer (${runs} runs, a forged event every 10 ms, default penalties)`, [
-    { measure: 'first forged event → link closed', 'p50 ms': fmt(toBan.p50, 1), 'max ms': fmt(toBan.max, 1) },
-    { measure: 'threshold-crossing event → link closed', 'p50 ms': fmt(afterThreshold.p50, 1), 'max ms': fmt(afterThreshold.max, 1) },
-  ]);
-  printTable('honest publish→OK, 4 clients x 25 events/s', await floodLatency());
-  printTable('invalid events rejected', [await rejectRate('signature'), await rejectRate('id')]);
-  printTable(`client attacks (one per fresh relay, attacker niced on 127.0.0.9; honest: 4 clients x 25 events/s for ${seconds} s)`, await attackRows(relay, seconds));
+  if (wanted('ban-time')) {
+    const ban = await timeToBan();
+    const toBan = summarize(ban.toBan);
+    const afterThreshold = summarize(ban.toBanAfterThreshold);
+    printTable(`time to ban a forging peer (${runs} runs, a forged event every 10 ms, default penalties)`, [
+      { measure: 'first forged event → link closed', 'p50 ms': fmt(toBan.p50, 1), 'max ms': fmt(toBan.max, 1) },
+      { measure: 'threshold-crossing event → link closed', 'p50 ms': fmt(afterThreshold.p50, 1), 'max ms': fmt(afterThreshold.max, 1) },
+    ]);
+  }
+  if (wanted('peer-flood-latency')) printTable('honest publish→OK, 4 clients x 25 events/s', await floodLatency());
+  if (wanted('reject-rate')) printTable('invalid events rejected', [await rejectRate('signature'), await rejectRate('id')]);
+  if (attacks.length) {
+    const rows: AttackRow[] = [];
+    for (const spec of attacks) {
+      const started = performance.now();
+      rows.push(await attackRow(spec, seconds, relayArgs));
+      console.error(`  ${spec.attack}: ${fmt((performance.now() - started) / 1000, 1)} s (load ${loadavg()[0]!.toFixed(2)})`);
+    }
+    const head = `attacks on relay A of an honest pair (A dials B${relayArgs.length ? `; both with ${relayArgs.join(' ')}` : ''}); honest: 4 clients x 25 events/s + 1 reader x 10 REQ/s on A for ${seconds} s without, then during; ms`;
+    printTable(`${head}: honest side (goal: ratios <= 2x, 0 honest bans, mode normal, link up)`, rows.map((r) => r.honest));
+    printTable('the same attacks: attacker side (client attacks from 127.0.0.9, peer attacks from an allow-listed node id)', rows.map((r) => r.attacker));
+    console.log(`\nload average at the end ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  }
 } finally {
   await Promise.all(relays.map((r) => r.cleanup()));
 }

@@ -191,7 +191,7 @@ async function main(): Promise<void> {
       // Rate limits off: this measures ingest capacity, not the limiter.
       const profDir = values['cpu-prof'] ? resolve(values['cpu-prof']) : undefined;
       if (profDir) mkdirSync(profDir, { recursive: true });
-      relay = await startRelayChild(['--verify-workers', String(verifyWorkers), '--rate-limits', '', '--log-level', 'warn'], profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []);
+      relay = await startRelayChild(['--verify-workers', String(verifyWorkers), '--rate-limits', '', '--log-level', 'warn'], { nodeArgs: profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : [] });
       url = relay.url;
       log(`relay listening at ${url}`);
     }

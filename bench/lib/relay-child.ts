@@ -64,18 +64,19 @@ async function deleteRedisPrefix(prefix: string): Promise<void> {
 
 /**
  * Starts `node relay/dist/main.js start` on loopback with a fresh PostgreSQL database, a random Redis key prefix and
- * a temporary data dir, and resolves once its WebSocket port accepts connections.
+ * a temporary data dir (or `options.dataDir`), and resolves once its WebSocket port accepts connections.
  */
-export async function startRelayChild(extraArgs: string[] = [], nodeArgs: string[] = []): Promise<RelayChild> {
+export async function startRelayChild(extraArgs: string[] = [], options: { dataDir?: string; nodeArgs?: string[] } = {}): Promise<RelayChild> {
   const suffix = `${process.pid}_${randomBytes(4).toString('hex')}`;
   const dbName = `bench_ingest_${suffix}`;
   const prefix = `bench:${suffix}:`;
-  const dataDir = mkdtempSync(join(tmpdir(), 'bench-relay-'));
+  // A given data dir (e.g. one holding a node key made beforehand) is removed at cleanup like a fresh one.
+  const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'bench-relay-'));
   // The name is built from [a-z0-9_] only, so quoting it as an identifier is safe.
   await adminQuery(`CREATE DATABASE "${dbName}"`);
   const [port, adminPort] = [await freePort(), await freePort()];
   const args = [
-    ...nodeArgs,
+    ...(options.nodeArgs ?? []),
     join(REPO_ROOT, 'relay/dist/main.js'), 'start',
     '--port', String(port),
     '--admin-port', String(adminPort),

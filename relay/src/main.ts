@@ -2,6 +2,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { ConfigError, loadConfig } from './config/load.js';
+import { VerifierUnavailableError } from './crypto/create-verifier.js';
 import { SETTINGS, envNameOf, flagNameOf } from './config/settings.js';
 import { createLogger } from './log.js';
 import { Relay } from './app.js';
@@ -19,7 +20,17 @@ async function start(flags: Record<string, unknown>): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel, { service: 'nostr-relay' });
-  const relay = new Relay(config, logger);
+  let relay: Relay;
+  try {
+    relay = new Relay(config, logger);
+  } catch (err) {
+    // Thrown out of the command handler, yargs would print the whole help before it.
+    if (err instanceof VerifierUnavailableError) {
+      process.stderr.write(`nostr-relay: config: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;

@@ -4,7 +4,7 @@
 import { createServer } from 'node:http';
 import t from 'tap';
 import WebSocket, { WebSocketServer } from 'ws';
-import { generateSecretKey, getPublicKey } from 'nostr-tools/pure';
+import { finalizeEvent, generateSecretKey, getPublicKey } from 'nostr-tools/pure';
 import { waitFor } from '../helpers/cluster.js';
 import { craft, NostrLink } from '../helpers/malicious-node.js';
 import { startRelay, type RelayProcess } from '../helpers/relay-process.js';
@@ -82,6 +82,18 @@ t.test('an AUTH whose relay tag names another relay is refused', async (t) => {
   t.equal(auth?.ok, false);
   t.match(auth?.message, /does not name this relay/);
   await link.close();
+});
+
+t.test('an AUTH answer signed 11 minutes ago (or ahead) is refused, even from the allow-listed key', async (t) => {
+  for (const offset of [-660, 660]) {
+    const link = await NostrLink.connect(relay.url);
+    const challenge = String((await link.next((f) => f[0] === 'AUTH' && typeof f[1] === 'string'))[1]);
+    const auth = finalizeEvent({ kind: 22242, created_at: Math.floor(Date.now() / 1000) + offset, tags: [['relay', relay.url], ['challenge', challenge]], content: '' }, peerKey);
+    link.send(['AUTH', auth]);
+    const ok = await link.next((f) => f[0] === 'OK' && f[1] === auth.id);
+    t.same(ok.slice(2), [false, 'invalid: created_at is too far from now'], `created_at ${offset} s from now`);
+    await link.close();
+  }
 });
 
 t.test('a banned address is refused with a fresh key', async (t) => {

@@ -1,12 +1,12 @@
 // Configuration: precedence flags > env > YAML > defaults, and clear errors naming the bad key.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../relay/src/config/load.js';
 import { DEFAULT_CONFIG } from '../../relay/src/config/schema.js';
-import { RELAY_MAIN } from '../helpers/relay-process.js';
+import { REPO_ROOT, RELAY_MAIN } from '../helpers/relay-process.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'relay-config-'));
 const file = (name: string, text: string) => {
@@ -60,6 +60,19 @@ t.test('the CLI exits 2 with the message on stderr', async (t) => {
   const unknownFlag = spawnSync(process.execPath, [RELAY_MAIN, 'start', '--bogus-flag', '1'], { encoding: 'utf8' });
   t.not(unknownFlag.status, 0, 'unknown flags are refused');
   t.match(unknownFlag.stderr, /bogus-flag/);
+});
+
+t.test('an explicit verifier: native that cannot load: only the error on stderr, exit 2', async (t) => {
+  // A copy of relay/dist with no native/ beside it, so the addon is missing whether or not `make native` ran here.
+  const copy = mkdtempSync(join(tmpdir(), 'relay-no-native-'));
+  cpSync(join(REPO_ROOT, 'relay/dist'), join(copy, 'relay/dist'), { recursive: true });
+  symlinkSync(join(REPO_ROOT, 'node_modules'), join(copy, 'node_modules'));
+  writeFileSync(join(copy, 'package.json'), '{"type":"module"}\n');
+  const run = spawnSync(process.execPath, [join(copy, 'relay/dist/main.js'), 'start', '--verifier', 'native', '--port', '0', '--admin-port', '0'], { encoding: 'utf8', timeout: 60_000 });
+  t.equal(run.status, 2, 'exit 2, like any other configuration error');
+  t.match(run.stderr, /^nostr-relay: config: verifier native: the libsecp256k1 addon not built/);
+  t.equal(run.stderr.trim().split('\n').length, 1, `one line, no usage text: ${run.stderr.slice(0, 300)}`);
+  t.equal(run.stdout, '');
 });
 
 t.test('peering needs public_url; peer URLs and node ids are validated at start', async (t) => {

@@ -6,6 +6,11 @@ import { WorkerPoolVerifier } from './worker-pool-verifier.js';
 import type { SignatureVerifier } from './types.js';
 import type { VerifierChoice } from './verifier-choice.js';
 
+/** `verifier: native` was asked for and the addon cannot load: a configuration error (the CLI exits 2). */
+export class VerifierUnavailableError extends Error {
+  override name = 'VerifierUnavailableError';
+}
+
 export interface ChosenVerifier {
   verifier: SignatureVerifier;
   backend: VerifierBackend;
@@ -29,7 +34,7 @@ export function createVerifier(workers: number, choice: VerifierChoice = 'auto',
   if (choice === 'auto' || choice === 'native') {
     native = loadNative();
     if (native.ok) backend = 'native';
-    else if (choice === 'native') throw new Error(`verifier native: the libsecp256k1 addon ${native.reason} (${native.path})`);
+    else if (choice === 'native') throw new VerifierUnavailableError(`verifier native: the libsecp256k1 addon ${native.reason} (${native.path})`);
     else {
       backend = n > 0 ? 'wasm' : 'noble';
       fallback = `native libsecp256k1 addon ${native.reason}`;

@@ -62,6 +62,8 @@ export function attachPeering(relay: Relay): PeerManager {
       reconnectMaxMs: config.reconnectMaxMs,
       queueSize: config.peerQueueSize,
       syncIntervalMs: config.syncIntervalMs,
+      // As our own client port takes: 4x max_message_length (peer-link.ts keeps a 4 MB floor for NEG-MSG frames).
+      maxInboundPayload: 4 * config.limits.maxMessageLength,
     },
     nodeKey: key,
     ourUrl,

@@ -10,8 +10,13 @@ import { AUTH_KIND } from './peer-link-auth.js';
 const CHALLENGE = 'nip42.challenge';
 /** The pubkey a connection authenticated as (NIP-42), peer or not. */
 export const AUTHED_PUBKEY = 'nip42.pubkey';
-/** AUTH events older or newer than this are refused (NIP-42 suggests about ten minutes). */
-const MAX_CLOCK_SKEW_SECONDS = 600;
+/** AUTH answers and PEER-PROOFs older or newer than this are refused (NIP-42 suggests about ten minutes). */
+export const MAX_CLOCK_SKEW_SECONDS = 600;
+
+/** Whether a signed handshake event's created_at is too far from our clock (either way) to be accepted. */
+export function tooFarFromNow(createdAt: number, nowMs = Date.now()): boolean {
+  return !(Math.abs(createdAt - nowMs / 1000) <= MAX_CLOCK_SKEW_SECONDS);
+}
 /** The OK message of an AUTH accepted for a client (the key is not an allowed peer): a dialling relay reads it. */
 export const CLIENT_ROLE_MESSAGE = 'auth: authenticated as a client; this key is not an allowed peer node';
 
@@ -88,7 +93,7 @@ export function attachPeerAuth(options: PeerAuthOptions): { onConnected: (c: Cli
       if (!relayTag || !/^wss?:\/\//i.test(relayTag)) return refuse('invalid: relay tag missing');
       const accepted = options.acceptedRelayUrls().map(normalizeRelayUrl);
       if (accepted.length > 0 && !accepted.includes(normalizeRelayUrl(relayTag))) return refuse(`invalid: relay tag ${relayTag.slice(0, 200)} does not name this relay`);
-      if (Math.abs(event.created_at - Date.now() / 1000) > MAX_CLOCK_SKEW_SECONDS) return refuse('invalid: created_at is too far from now');
+      if (tooFarFromNow(event.created_at)) return refuse('invalid: created_at is too far from now');
       if (computeEventId(event) !== event.id || !(await options.verifier.verify(event.id, event.pubkey, event.sig))) {
         log.warn({ pubkey: event.pubkey, address: connection.address }, 'AUTH signature verification failed');
         return refuse('invalid: bad signature');

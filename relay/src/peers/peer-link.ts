@@ -15,8 +15,12 @@ export type PeerState = 'connecting' | 'up' | 'suspect' | 'down' | 'banned';
 
 export { OUR_SOFTWARE } from './peer-info.js';
 export { AUTH_KIND } from './peer-link-auth.js';
-/** Our messages must fit the peer's max_message_length; events can be large, the rest is small. */
-const MAX_INBOUND_PAYLOAD = 64 * 1024 * 1024;
+/**
+ * Frames from a relay we dial are refused (closed with 1009, before they are buffered whole) past
+ * `maxInboundPayload`, at least this much: a NEG-MSG of a responder with a 500 KB frame limit is ~1 MB in hex,
+ * events fit max_message_length. Before any identity proof, anyone answering at a peer URL can send them.
+ */
+export const MIN_INBOUND_PAYLOAD = 4 * 1024 * 1024;
 /** Dials that may fail for want of a NIP-11 document before the peer is taken as a relay without one. */
 const NIP11_ATTEMPTS = 3;
 /**
@@ -40,6 +44,8 @@ export interface PeerLinkOptions {
   reconnectMinMs: number;
   reconnectMaxMs: number;
   queueSize: number;
+  /** Largest frame taken from the remote (bytes); at least MIN_INBOUND_PAYLOAD. */
+  maxInboundPayload?: number;
   isBanned: (nodeId: string) => boolean;
   /** Paces bulk sends to this peer (queue drain, anti-entropy pushes) to what its peer budget can take. */
   pacer: Pacer;
@@ -221,7 +227,7 @@ export class PeerLink {
       this.ban('the node is banned');
       return;
     }
-    const ws = new WebSocket(this.url, { maxPayload: MAX_INBOUND_PAYLOAD, perMessageDeflate: false, handshakeTimeout: this.options.heartbeatTimeoutMs });
+    const ws = new WebSocket(this.url, { maxPayload: Math.max(MIN_INBOUND_PAYLOAD, this.options.maxInboundPayload ?? 0), perMessageDeflate: false, handshakeTimeout: this.options.heartbeatTimeoutMs });
     this.ws = ws;
     const handshake = this.auth.dial({
       close: (code, reason) => {

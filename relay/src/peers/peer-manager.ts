@@ -27,6 +27,8 @@ export interface PeerManagerSettings {
   reconnectMaxMs: number;
   queueSize: number;
   syncIntervalMs: number;
+  /** Largest frame taken from a relay we dial (bytes; peer-link.ts keeps a floor). */
+  maxInboundPayload?: number;
 }
 
 export interface PeerManagerDeps {
@@ -159,6 +161,7 @@ export class PeerManager {
       reconnectMinMs: s.reconnectMinMs,
       reconnectMaxMs: s.reconnectMaxMs,
       queueSize: s.queueSize,
+      ...(s.maxInboundPayload ? { maxInboundPayload: s.maxInboundPayload } : {}),
       isBanned: this.deps.isBanned,
       verify: this.deps.verify,
       pacer: new Pacer(s.syncRate),

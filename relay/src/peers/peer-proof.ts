@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { NodeKey } from '../identity/node-key.js';
 import { computeEventId, eventShapeError, firstTagValue, type NostrEvent } from '../nostr/event.js';
 import type { MessageHandler } from '../server/connection.js';
-import { normalizeRelayUrl } from './peer-auth.js';
+import { normalizeRelayUrl, tooFarFromNow } from './peer-auth.js';
 
 /**
  * Mutual authentication of an outbound link: the relay we dial proves its node id before anything is attributed
@@ -14,7 +14,6 @@ import { normalizeRelayUrl } from './peer-auth.js';
  * A kind of its own (not NIP-42's 22242): a proof can never be replayed as an AUTH answer.
  */
 export const PROOF_KIND = 22250;
-const MAX_CLOCK_SKEW_SECONDS = 600;
 const NONCE = /^[0-9a-f]{32,128}$/;
 const ANSWERED = 'peer-proof.answered';
 
@@ -55,7 +54,7 @@ export async function checkProof(
   if (firstTagValue(event, 'challenge') !== nonce) return { error: 'proof answers another challenge' };
   const relay = firstTagValue(event, 'relay');
   if (!relay || normalizeRelayUrl(relay) !== normalizeRelayUrl(dialledUrl)) return { error: 'proof names another relay URL' };
-  if (Math.abs(event.created_at - Date.now() / 1000) > MAX_CLOCK_SKEW_SECONDS) return { error: 'proof created_at is too far from now' };
+  if (tooFarFromNow(event.created_at)) return { error: 'proof created_at is too far from now' };
   if (computeEventId(event) !== event.id || !(await verify(event.id, event.pubkey, event.sig))) return { error: 'proof signature does not verify' };
   return { nodeId: event.pubkey };
 }
