@@ -152,13 +152,14 @@ async function phase(relay: RelayChild, events: VerifiedEvent[], count: number):
   const sendSeconds = (performance.now() - started) / 1000;
   // Deliveries still in flight get a few seconds to land.
   const deadline = Date.now() + 10_000;
-  while (received < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  const answered = () => acked + [...refused.values()].reduce((a, b) => a + b, 0);
+  while ((received < expected || answered() < events.length) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
   const rssPeak = memoryOf(relay.child.pid!).peak;
   pub.close();
   for (const s of subscribers) s.ws.terminate();
   await new Promise((r) => setTimeout(r, 1000));
   if (refused.size) log(`  refused: ${[...refused].map(([m, n]) => `${n} × ${m}`).join('; ')}`);
-  if (acked + [...refused.values()].reduce((a, b) => a + b, 0) < events.length) log(`  ${events.length - acked} events had no OK within the wait`);
+  if (answered() < events.length) log(`  ${events.length - answered()} events had no OK within the wait`);
   return { connections: count, sent: events.length, acked, expected, received, latency: summarize(samples), rssBefore, rssPeak, sendSeconds };
 }
 
