@@ -29,27 +29,39 @@ export class CacheError extends Error {
 }
 
 /**
- * Adds one event to the recent set unless a newer version of its address is cached, drops the version it
- * replaces, then trims the set to its bound. Atomic, so relays sharing a Redis cannot leave two versions behind.
- * KEYS: recent zset, raw hash, address hash. ARGV: id, created_at, raw, address ('' if none), bound.
+ * Adds events to the recent set, each unless a newer version of its address is cached, dropping the version it
+ * replaces, then trims the set to its bound. Atomic, so relays sharing a Redis cannot leave two versions behind;
+ * one call for a whole batch (a command per event cost a third of ingest: docs/PERFORMANCE.md).
+ * KEYS: recent zset, raw hash, address hash. ARGV: bound, then per event: id, created_at, raw, address ('' if none).
  */
 const REMEMBER_LUA = `
-local id, ca, raw, addr, bound = ARGV[1], tonumber(ARGV[2]), ARGV[3], ARGV[4], tonumber(ARGV[5])
-if addr ~= '' then
-  local old = redis.call('HGET', KEYS[3], addr)
-  if old and old ~= id then
-    local oldCa = redis.call('ZSCORE', KEYS[1], old)
-    if oldCa then
-      oldCa = tonumber(oldCa)
-      if oldCa > ca or (oldCa == ca and old < id) then return 0 end
-      redis.call('ZREM', KEYS[1], old)
-      redis.call('HDEL', KEYS[2], old)
+local bound = tonumber(ARGV[1])
+local stored = 0
+for i = 2, #ARGV, 4 do
+  local id, ca, raw, addr = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2], ARGV[i + 3]
+  local keep = true
+  if addr ~= '' then
+    local old = redis.call('HGET', KEYS[3], addr)
+    if old and old ~= id then
+      local oldCa = redis.call('ZSCORE', KEYS[1], old)
+      if oldCa then
+        oldCa = tonumber(oldCa)
+        if oldCa > ca or (oldCa == ca and old < id) then
+          keep = false
+        else
+          redis.call('ZREM', KEYS[1], old)
+          redis.call('HDEL', KEYS[2], old)
+        end
+      end
     end
+    if keep then redis.call('HSET', KEYS[3], addr, id) end
   end
-  redis.call('HSET', KEYS[3], addr, id)
+  if keep then
+    redis.call('ZADD', KEYS[1], ca, id)
+    redis.call('HSET', KEYS[2], id, raw)
+    stored = stored + 1
+  end
 end
-redis.call('ZADD', KEYS[1], ca, id)
-redis.call('HSET', KEYS[2], id, raw)
 local excess = redis.call('ZCARD', KEYS[1]) - bound
 if excess > 0 then
   local gone = redis.call('ZRANGE', KEYS[1], 0, excess - 1)
@@ -59,8 +71,18 @@ if excess > 0 then
     redis.call('HDEL', KEYS[2], unpack(gone, i, math.min(i + 999, #gone)))
   end
 end
-return 1
+return stored
 `;
+
+/** Dedup marks for a batch in one call. KEYS: the marks' keys. ARGV: ttl seconds, then each mark's value. */
+const MARK_LUA = `
+local ttl = tonumber(ARGV[1])
+for i = 1, #KEYS do redis.call('SET', KEYS[i], ARGV[i + 1], 'EX', ttl) end
+return #KEYS
+`;
+
+/** Events per script call: keeps each call's arguments and its time inside Redis small. */
+const SCRIPT_BATCH = 500;
 
 const PAGE = 500;
 
@@ -106,6 +128,7 @@ export class RedisEventCache implements EventCache {
     });
     this.redis.on('error', (err: Error) => this.log.warn({ err }, 'Redis connection error'));
     this.redis.defineCommand('nostrRemember', { numberOfKeys: 3, lua: REMEMBER_LUA });
+    this.redis.defineCommand('nostrMark', { lua: MARK_LUA });
   }
 
   /** Resolves once connected (or rejects after timeoutMs); commands before that fail fast. */
@@ -189,7 +212,12 @@ export class RedisEventCache implements EventCache {
   async markSeen(ids: string[]): Promise<void> {
     if (ids.length === 0) return;
     const p = this.redis.pipeline();
-    for (const id of ids) p.set(this.seenKey(id), this.markValue(id), 'EX', this.ttl);
+    for (let i = 0; i < ids.length; i += SCRIPT_BATCH) {
+      const chunk = ids.slice(i, i + SCRIPT_BATCH);
+      (p as unknown as { nostrMark(...args: (string | number)[]): void }).nostrMark(
+        chunk.length, ...chunk.map((id) => this.seenKey(id)), this.ttl, ...chunk.map((id) => this.markValue(id)),
+      );
+    }
     await this.execPipeline(p, 'dedup mark failed');
   }
 
@@ -209,12 +237,14 @@ export class RedisEventCache implements EventCache {
   async remember(items: StoredEvent[]): Promise<void> {
     if (items.length === 0) return;
     const p = this.redis.pipeline();
-    for (const { event: ev, raw } of items) {
-      const cls = kindClass(ev.kind);
-      const address = cls === 'replaceable' || cls === 'addressable' ? `${ev.kind}:${ev.pubkey}:${cls === 'addressable' ? dTag(ev) : ''}` : '';
-      (p as unknown as { nostrRemember(...args: (string | number)[]): void }).nostrRemember(
-        this.kRecent, this.kRaw, this.kAddr, ev.id, ev.created_at, raw, address, this.bound,
-      );
+    for (let i = 0; i < items.length; i += SCRIPT_BATCH) {
+      const args: (string | number)[] = [this.kRecent, this.kRaw, this.kAddr, this.bound];
+      for (const { event: ev, raw } of items.slice(i, i + SCRIPT_BATCH)) {
+        const cls = kindClass(ev.kind);
+        const address = cls === 'replaceable' || cls === 'addressable' ? `${ev.kind}:${ev.pubkey}:${cls === 'addressable' ? dTag(ev) : ''}` : '';
+        args.push(ev.id, ev.created_at, raw, address);
+      }
+      (p as unknown as { nostrRemember(...args: (string | number)[]): void }).nostrRemember(...args);
     }
     await this.execPipeline(p, 'caching recent events failed');
     const deletions = items.filter((i) => i.event.kind === DELETION_KIND);

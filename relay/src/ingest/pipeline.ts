@@ -6,6 +6,7 @@ import { computeEventId, eventShapeError, type NostrEvent } from '../nostr/event
 import { isExpired, isProtected, kindClass } from '../nostr/kinds.js';
 import type { SubscriptionRegistry, Subscriber } from '../server/subscriptions.js';
 import { StorageError, type EventCache, type EventStore, type StoredEvent } from '../storage/types.js';
+import { CacheBatcher } from './cache-batcher.js';
 import { RecentEvents } from './recent-events.js';
 import { describeSource, type IngestResult, type IngestSource } from './source.js';
 
@@ -62,8 +63,14 @@ export class IngestPipeline {
   private readonly inflight = new Map<string, Promise<IngestResult>>();
   private readonly log: Logger;
 
+  private readonly cacheCalls: CacheBatcher;
+
   constructor(private readonly deps: PipelineDeps) {
     this.log = deps.logger.child({ component: 'ingest' });
+    this.cacheCalls = new CacheBatcher(deps.cache, (err) => {
+      deps.metrics.cacheErrors.inc({ op: 'remember' });
+      this.log.debug({ err }, 'cache update failed (the event is stored in PostgreSQL)');
+    });
   }
 
   addGuard(guard: IngestGuard): void {
@@ -177,7 +184,7 @@ export class IngestPipeline {
   /** Duplicate check: Redis first (cheap), then PostgreSQL. A Redis failure only skips the fast path. */
   private async knownState(id: string, skipCache: boolean): Promise<'stored' | 'deleted' | undefined> {
     try {
-      if (!skipCache && (await this.deps.cache.seen([id])).has(id)) return 'stored';
+      if (!skipCache && (await this.cacheCalls.seen(id))) return 'stored';
     } catch (err) {
       this.deps.metrics.cacheErrors.inc({ op: 'seen' });
       this.log.debug({ err }, 'dedup cache unavailable; asking PostgreSQL');
@@ -205,15 +212,10 @@ export class IngestPipeline {
   }
 
   private rememberInCache(item: StoredEvent): void {
-    const { cache, metrics } = this.deps;
     // Replaceable and addressable events may be superseded later without the pipeline seeing which id
     // went, so they get no dedup mark: their duplicate check always asks PostgreSQL.
     const cls = kindClass(item.event.kind);
-    const mark = cls === 'replaceable' || cls === 'addressable' ? Promise.resolve() : cache.markSeen([item.event.id]);
-    Promise.all([mark, cache.remember([item])]).catch((err: unknown) => {
-      metrics.cacheErrors.inc({ op: 'remember' });
-      this.log.debug({ err }, 'cache update failed (the event is stored in PostgreSQL)');
-    });
+    this.cacheCalls.remember(item, cls !== 'replaceable' && cls !== 'addressable');
   }
 
   private notifyInvalid(source: IngestSource, reason: 'id' | 'signature' | 'shape'): void {
