@@ -117,6 +117,24 @@ t.test('EventTimeChanges: inserts, deletes, late commits and TRUNCATE reach the 
   t.notOk(changes.changedSince(before, 0, 9_999), 'but not for a window the poll did not touch');
   t.notOk(changes.changedSince(changes.generation, 10_000, 19_999), 'nor after it');
 
+  // An open transaction elsewhere holds the horizon back: the same rows are read at every poll, applied once.
+  const holder = await pool.connect();
+  try {
+    await holder.query('BEGIN');
+    await holder.query('SELECT pg_current_xact_id()');
+    await insertAt(pool, 3_000);
+    await changes.poll();
+    fill();
+    const fresh = changes.generation;
+    await changes.poll();
+    await changes.poll();
+    t.ok(w.get(0, 9_999), 'a change already applied is not applied again when its row is read again');
+    t.notOk(changes.changedSince(fresh, 0, 9_999), 'nor does it make a fresh summary look stale');
+    await holder.query('COMMIT');
+  } finally {
+    holder.release();
+  }
+
   fill();
   await pool.query('TRUNCATE events CASCADE');
   await changes.poll();

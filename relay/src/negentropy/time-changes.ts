@@ -9,7 +9,7 @@ export interface TimeChangeListener {
 
 /** The log records created_at >> BUCKET_BITS (migration 4): one row per 1024 seconds touched per statement. */
 const BUCKET_BITS = 10;
-/** More distinct changed buckets than this in one poll: every listener forgets everything instead. */
+/** More change rows than this in one poll: every listener forgets everything instead. */
 const MAX_BUCKETS_PER_POLL = 20_000;
 /** Polled at least this often, so the log is trimmed even when no sync asks for a poll. */
 const POLL_EVERY_MS = 30_000;
@@ -37,6 +37,8 @@ export class EventTimeChanges {
   private history: Array<{ gen: number; range: Range }> = [];
   /** The newest generation whose invalidations were dropped from the history. */
   private droppedThrough = 0;
+  /** Seqs of the rows the last poll read: those still at or past the horizon are read again, not applied again. */
+  private applied = new Set<string>();
 
   constructor(private readonly pool: pg.Pool, logger: Logger) {
     this.log = logger.child({ component: 'event-time-changes' });
@@ -95,33 +97,48 @@ export class EventTimeChanges {
 
   private async pollOnce(): Promise<void> {
     try {
-      const res = await this.pool.query<{ xmin: string; buckets: (string | null)[] }>(
+      // Rows of transactions still open at the last poll are read again (the horizon is the oldest open
+      // transaction anywhere in the cluster, which another database's long transaction can hold back): a row
+      // already applied is recognised by its seq and not applied twice, so it neither drops the cache again
+      // nor makes a fresh summary look stale.
+      const res = await this.pool.query<{ xmin: string; rows: Array<[string, string | null]> | null }>(
         `SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS xmin,
-                ARRAY(SELECT DISTINCT bucket FROM event_time_changes
-                       WHERE $1::xid8 IS NOT NULL AND xid >= $1::xid8 LIMIT ${MAX_BUCKETS_PER_POLL + 1}) AS buckets`,
+                (SELECT json_agg(json_build_array(c.seq::text, c.bucket::text)) FROM (
+                   SELECT seq, bucket FROM event_time_changes
+                    WHERE $1::xid8 IS NOT NULL AND xid >= $1::xid8 LIMIT ${MAX_BUCKETS_PER_POLL + 1}) c) AS rows`,
         [this.horizon],
       );
       const row = res.rows[0]!;
-      const { buckets } = row;
+      const rows = row.rows ?? [];
       const gen = this.gen + 1;
-      if (buckets.length > MAX_BUCKETS_PER_POLL || buckets.includes(null)) this.forgetAll(gen);
-      else {
-        for (const b of buckets) {
-          const from = Number(b) * 2 ** BUCKET_BITS;
-          this.apply(gen, { from, to: from + 2 ** BUCKET_BITS - 1 });
+      if (rows.length > MAX_BUCKETS_PER_POLL) {
+        this.forgetAll(gen);
+        this.applied = new Set();
+      } else {
+        const applied = new Set<string>();
+        for (const [seq, bucket] of rows) {
+          applied.add(seq);
+          if (this.applied.has(seq)) continue;
+          if (bucket === null) this.forgetAll(gen);
+          else {
+            const from = Number(bucket) * 2 ** BUCKET_BITS;
+            this.apply(gen, { from, to: from + 2 ** BUCKET_BITS - 1 });
+          }
         }
+        this.applied = applied;
       }
       this.gen = gen;
       const previous = this.horizon;
       this.horizon = row.xmin;
       // Rows below the previous horizon went at the last poll: the range keeps the delete off their dead index
       // entries (a bulk load leaves many until vacuum); nothing read, nothing to delete.
-      if (previous !== null && buckets.length > 0) {
+      if (previous !== null && rows.length > 0) {
         await this.pool.query('DELETE FROM event_time_changes WHERE xid >= $1::xid8 AND xid < $2::xid8', [previous, row.xmin]);
       } else if (previous === null) {
         await this.pool.query('DELETE FROM event_time_changes WHERE xid < $1::xid8', [row.xmin]);
       }
     } catch (err) {
+      this.applied = new Set();
       this.forgetAll(++this.gen);
       this.log.warn({ err }, 'reading the event time change log failed; cached window fingerprints forgotten');
       throw err;

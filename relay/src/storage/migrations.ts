@@ -137,6 +137,11 @@ export const MIGRATIONS: Migration[] = [
       CREATE TRIGGER events_truncate_times AFTER TRUNCATE ON events FOR EACH STATEMENT EXECUTE FUNCTION note_event_times_all();
     `,
   },
+  {
+    version: 5,
+    name: 'a sequence number per change log row (rows read again are not applied twice)',
+    sql: `ALTER TABLE event_time_changes ADD COLUMN seq BIGSERIAL;`,
+  },
 ];
 
 /** Arbitrary constant: the advisory lock every relay takes while migrating, so concurrent starts serialise. */
