@@ -22,8 +22,8 @@ type Range = { from: number; to: number } | null;
  * Reads `event_time_changes` (written by triggers on `events`, migration 4) and tells the listeners which
  * created_at values changed. Rows are read by transaction id: every row this poll cannot see belongs to a
  * transaction at or after the xmin of this poll's snapshot, so the next poll reads from that xmin and a
- * transaction committing late is never missed (rows already seen are read again; invalidating twice is harmless).
- * What was read is trimmed. One relay process per database reads the log (its trim would rob a second reader).
+ * transaction committing late is never missed. Rows seen before are read again while the horizon has not passed
+ * them; their seq (migration 5) keeps them from being applied twice. What was read is trimmed. One relay process per database reads the log (its trim would rob a second reader).
  */
 export class EventTimeChanges {
   private horizon: string | null = null;
